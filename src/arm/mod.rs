@@ -1,0 +1,3 @@
+//! The ARM client behind the `Resources` port (DESIGN 5).
+
+pub mod operations;

@@ -1,0 +1,1 @@
+//! Hosts: the Azure Functions custom handler and the AWS Lambda entry.

@@ -1,0 +1,74 @@
+//! The az CLI prints resources flattened (`az acr show` hoists `properties` to the top level);
+//! ARM wraps them in `properties`. Both normalize to the ARM shape here, so one set of typed models
+//! reads both and the sandbox serves what ARM would.
+
+use serde_json::{Map, Value};
+
+/// Keys that sit beside `properties` in ARM's envelope (plus the CLI's own `resourceGroup`).
+const ENVELOPE: &[&str] =
+    &["id", "name", "type", "location", "tags", "sku", "identity", "systemData", "etag", "zones", "kind", "resourceGroup"];
+
+/// Registry body in either shape -> ARM shape (connections included).
+pub fn registry_to_arm(value: Value) -> Value {
+    let mut reg = wrap_properties(value);
+    if let Some(conns) = reg.pointer_mut("/properties/privateEndpointConnections").and_then(Value::as_array_mut) {
+        for c in conns.iter_mut() {
+            *c = wrap_properties(std::mem::take(c));
+        }
+    }
+    reg
+}
+
+/// Connection body in either shape -> ARM shape.
+pub fn connection_to_arm(value: Value) -> Value {
+    wrap_properties(value)
+}
+
+/// Private endpoint body in either shape -> ARM shape (service connections included).
+pub fn endpoint_to_arm(value: Value) -> Value {
+    let mut pe = wrap_properties(value);
+    for key in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
+        if let Some(list) = pe.get_mut("properties").and_then(|p| p.get_mut(key)).and_then(Value::as_array_mut) {
+            for c in list.iter_mut() {
+                *c = wrap_properties(std::mem::take(c));
+            }
+        }
+    }
+    pe
+}
+
+fn wrap_properties(value: Value) -> Value {
+    let Value::Object(mut obj) = value else { return value };
+    if obj.get("properties").is_some_and(Value::is_object) {
+        return Value::Object(obj);
+    }
+    obj.remove("properties");
+    let mut envelope = Map::new();
+    let mut props = Map::new();
+    for (k, v) in obj {
+        if ENVELOPE.contains(&k.as_str()) {
+            envelope.insert(k, v);
+        } else {
+            props.insert(k, v);
+        }
+    }
+    envelope.insert("properties".to_string(), Value::Object(props));
+    Value::Object(envelope)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn flattened_registry_is_wrapped_and_arm_shape_untouched() {
+        let cli = json!({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r",
+            "name": "r", "resourceGroup": "rg", "publicNetworkAccess": "Disabled",
+            "privateEndpointConnections": [{"id": "x", "privateLinkServiceConnectionState": {"status": "Pending"}}]});
+        let arm = registry_to_arm(cli);
+        assert_eq!(arm["properties"]["publicNetworkAccess"], "Disabled");
+        assert_eq!(arm["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
+        assert_eq!(registry_to_arm(arm.clone()), arm);
+    }
+}

@@ -1,0 +1,1 @@
+//! The ARM-compatible sandbox (`linkguard sim`).
