@@ -70,10 +70,10 @@ impl PrivateEndpoint {
             let Ok(id) = ResourceId::parse(target) else {
                 continue;
             };
-            if let Some(reg) = id.ancestor_of_type("Microsoft.ContainerRegistry", "registries") {
-                if !out.contains(&reg) {
-                    out.push(reg);
-                }
+            if let Some(reg) = id.ancestor_of_type("Microsoft.ContainerRegistry", "registries")
+                && !out.contains(&reg)
+            {
+                out.push(reg);
             }
         }
         out

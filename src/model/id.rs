@@ -57,11 +57,11 @@ impl ResourceId {
             _ => return Err(err("it must start with /subscriptions/{id}")),
         };
         let mut resource_group = None;
-        if let [key, rg, tail @ ..] = rest {
-            if key.eq_ignore_ascii_case("resourceGroups") {
-                resource_group = Some((*rg).to_string());
-                rest = tail;
-            }
+        if let [key, rg, tail @ ..] = rest
+            && key.eq_ignore_ascii_case("resourceGroups")
+        {
+            resource_group = Some((*rg).to_string());
+            rest = tail;
         }
         let mut provider = None;
         let mut levels = Vec::new();

@@ -430,37 +430,37 @@ fn posture(policy: &Policy, registry: &Registry) -> (Vec<Finding>, Option<Remedi
     let default_action = registry.default_action();
     let bypass = registry.bypass_options();
 
-    if let Some(want) = &net.public_network_access {
-        if &public != want {
-            findings.push(Finding::new(
-                FindingCode::PublicNetworkAccess,
-                id,
-                format!("public network access is {public}; policy requires {want}"),
-                format!(
-                    "az acr update --name {} --public-network-enabled {}",
-                    registry.name(),
-                    *want == PublicNetworkAccess::Enabled
-                ),
-            ));
-            patch.public_network_access = Some(want.clone());
-            fixes.push(FindingCode::PublicNetworkAccess);
-        }
+    if let Some(want) = &net.public_network_access
+        && &public != want
+    {
+        findings.push(Finding::new(
+            FindingCode::PublicNetworkAccess,
+            id,
+            format!("public network access is {public}; policy requires {want}"),
+            format!(
+                "az acr update --name {} --public-network-enabled {}",
+                registry.name(),
+                *want == PublicNetworkAccess::Enabled
+            ),
+        ));
+        patch.public_network_access = Some(want.clone());
+        fixes.push(FindingCode::PublicNetworkAccess);
     }
     let mut desired_default = default_action.clone();
-    if let Some(want) = &net.default_action {
-        if &default_action != want {
-            findings.push(Finding::new(
-                FindingCode::DefaultAction,
-                id,
-                format!("network rule default action is {default_action}; policy requires {want}"),
-                format!(
-                    "az acr update --name {} --default-action {want}",
-                    registry.name()
-                ),
-            ));
-            desired_default = want.clone();
-            fixes.push(FindingCode::DefaultAction);
-        }
+    if let Some(want) = &net.default_action
+        && &default_action != want
+    {
+        findings.push(Finding::new(
+            FindingCode::DefaultAction,
+            id,
+            format!("network rule default action is {default_action}; policy requires {want}"),
+            format!(
+                "az acr update --name {} --default-action {want}",
+                registry.name()
+            ),
+        ));
+        desired_default = want.clone();
+        fixes.push(FindingCode::DefaultAction);
     }
     let mut kept_rules = registry.ip_rules().to_vec();
     if let Some(allowed) = &net.allowed_ip_ranges {

@@ -171,17 +171,17 @@ impl Policy {
 }
 
 fn compile(src: &Source<'_>, raw: RawPolicy) -> Result<Policy, PolicyError> {
-    if let Some(v) = &raw.version {
-        if *v.get_ref() != 1 {
-            return Err(src.error(
-                v.span().start,
-                "version",
-                format!(
-                    "unsupported version {}; this linkguard reads `version = 1`",
-                    v.get_ref()
-                ),
-            ));
-        }
+    if let Some(v) = &raw.version
+        && *v.get_ref() != 1
+    {
+        return Err(src.error(
+            v.span().start,
+            "version",
+            format!(
+                "unsupported version {}; this linkguard reads `version = 1`",
+                v.get_ref()
+            ),
+        ));
     }
     let scope = match raw.scope {
         None => Scope::default(),

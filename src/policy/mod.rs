@@ -120,24 +120,23 @@ impl Policy {
     /// Whether the registry is governed by this policy.
     pub fn governs(&self, registry: &Registry) -> bool {
         let id = &registry.id;
-        if let Some(subs) = &self.scope.subscriptions {
-            if !subs
+        if let Some(subs) = &self.scope.subscriptions
+            && !subs
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(id.subscription()))
-            {
-                return false;
-            }
+        {
+            return false;
         }
-        if let Some(rgs) = &self.scope.resource_groups {
-            if !id.resource_group().is_some_and(|rg| rgs.is_match(rg)) {
-                return false;
-            }
+        if let Some(rgs) = &self.scope.resource_groups
+            && !id.resource_group().is_some_and(|rg| rgs.is_match(rg))
+        {
+            return false;
         }
         let name = registry.name();
-        if let Some(names) = &self.scope.registries {
-            if !names.is_match(name) {
-                return false;
-            }
+        if let Some(names) = &self.scope.registries
+            && !names.is_match(name)
+        {
+            return false;
         }
         !self
             .scope
