@@ -17,14 +17,26 @@ use super::{
 use crate::model::{DefaultAction, PublicNetworkAccess};
 
 /// A policy that cannot be used, pointing at the offending place.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: `{key}`: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
     pub file: String,
     pub line: usize,
     pub key: String,
     pub message: String,
 }
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Line 0: the whole file is at fault (unreadable, empty).
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}:{}: `{}`: {}", self.file, self.line, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

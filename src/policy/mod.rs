@@ -162,3 +162,6 @@ impl Policy {
         self.scope.subscriptions.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests;
