@@ -9,7 +9,11 @@ use serde_json::Value;
 
 fn fixtures_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/arm");
-    assert!(dir.is_dir(), "shared fixtures missing at {}: clone ../shared beside the repo", dir.display());
+    assert!(
+        dir.is_dir(),
+        "shared fixtures missing at {}: clone ../shared beside the repo",
+        dir.display()
+    );
     dir
 }
 
@@ -38,23 +42,36 @@ fn every_arm_example_body_loads() {
         let mut found = Vec::new();
         bodies(&doc, &mut found);
         for body in found {
-            let ty = body.get("type").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+            let ty = body
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             match ty.as_str() {
                 "microsoft.containerregistry/registries" => {
-                    let r: Registry = serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-                    assert_eq!(r.id.as_str(), body["id"].as_str().unwrap(), "{name}: id displayed as given");
+                    let r: Registry = serde_json::from_value(body.clone())
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_eq!(
+                        r.id.as_str(),
+                        body["id"].as_str().unwrap(),
+                        "{name}: id displayed as given"
+                    );
                     // The estate loader accepts the same body, in ARM shape and flattened.
-                    Estate::from_value(Value::Array(vec![body.clone()])).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    Estate::from_value(Value::Array(vec![body.clone()]))
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
                     registries += 1;
                 }
                 "microsoft.containerregistry/registries/privateendpointconnections" => {
-                    let c: PrivateEndpointConnection = serde_json::from_value(shape::connection_to_arm(body)).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let c: PrivateEndpointConnection =
+                        serde_json::from_value(shape::connection_to_arm(body))
+                            .unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert!(c.private_endpoint_id().is_some(), "{name}");
                     connections += 1;
                 }
                 "microsoft.network/privateendpoints" => {
-                    let pe: PrivateEndpoint = serde_json::from_value(body).unwrap_or_else(|e| panic!("{name}: {e}"));
+                    let pe: PrivateEndpoint =
+                        serde_json::from_value(body).unwrap_or_else(|e| panic!("{name}: {e}"));
                     assert!(pe.subnet_id().is_some(), "{name}");
                     endpoints += 1;
                 }
@@ -62,12 +79,18 @@ fn every_arm_example_body_loads() {
             }
         }
     }
-    assert!(registries >= 3 && connections >= 3 && endpoints >= 1, "walked {registries} registries, {connections} connections, {endpoints} endpoints");
+    assert!(
+        registries >= 3 && connections >= 3 && endpoints >= 1,
+        "walked {registries} registries, {connections} connections, {endpoints} endpoints"
+    );
 }
 
 #[test]
 fn registry_get_example_reads_posture() {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(fixtures_dir().join("acr-2025-11-01.RegistryGet.json")).unwrap()).unwrap();
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("acr-2025-11-01.RegistryGet.json")).unwrap(),
+    )
+    .unwrap();
     let r: Registry = serde_json::from_value(doc["responses"]["200"]["body"].clone()).unwrap();
     assert_eq!(r.name(), "myRegistry");
     assert!(!r.is_premium());

@@ -31,7 +31,11 @@ impl std::fmt::Display for PolicyError {
         if self.line == 0 {
             write!(f, "{}: {}", self.file, self.message)
         } else {
-            write!(f, "{}:{}: `{}`: {}", self.file, self.line, self.key, self.message)
+            write!(
+                f,
+                "{}:{}: `{}`: {}",
+                self.file, self.line, self.key, self.message
+            )
         }
     }
 }
