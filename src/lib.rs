@@ -6,7 +6,9 @@
 
 pub mod arm;
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod events;
 pub mod host;
 pub mod model;
 pub mod plan;
