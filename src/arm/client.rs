@@ -17,7 +17,8 @@ use azure_core::http::headers::Headers;
 use azure_core::http::policies::Policy;
 use azure_core::http::policies::auth::BearerTokenAuthorizationPolicy;
 use azure_core::http::{
-    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, RetryOptions, Transport, Url,
+    ClientOptions, Context, Method, Pipeline, PipelineSendOptions, Request, RetryOptions,
+    Transport, Url,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,7 +29,9 @@ use super::operations::{ACR_API_VERSION, NETWORK_API_VERSION, SUBSCRIPTIONS_API_
 use super::policies::{LoopbackBearerPolicy, RequestCounter};
 use super::retry::{ATTEMPTS_HEADER, ArmRetryPolicy, RetrySettings};
 use crate::engine::{ResourceError, ResourceErrorKind, ResourceResult, Resources};
-use crate::model::{ConnectionState, PrivateEndpoint, PrivateEndpointConnection, Registry, ResourceId};
+use crate::model::{
+    ConnectionState, PrivateEndpoint, PrivateEndpointConnection, Registry, ResourceId,
+};
 use crate::plan::RegistryPatch;
 
 /// The public cloud's ARM endpoint.
@@ -118,17 +121,23 @@ impl fmt::Debug for ArmClient {
 
 /// http is allowed only for these hosts.
 pub(crate) fn is_loopback(url: &Url) -> bool {
-    let Some(host) = url.host_str() else { return false };
+    let Some(host) = url.host_str() else {
+        return false;
+    };
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
     // IPv6 hosts come bracketed: `[::1]`.
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_endpoint(raw: &str) -> Result<Url, ArmClientError> {
-    let invalid = |reason: &str| ArmClientError::InvalidEndpoint { endpoint: raw.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| ArmClientError::InvalidEndpoint {
+        endpoint: raw.to_string(),
+        reason: reason.to_string(),
+    };
     let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
     if url.host().is_none() {
         return Err(invalid("it has no host"));
@@ -150,7 +159,10 @@ fn parse_endpoint(raw: &str) -> Result<Url, ArmClientError> {
 /// `{audience}/.default` for the known sovereign clouds, the public cloud's otherwise.
 fn default_scope(endpoint: &Url) -> String {
     let host = endpoint.host_str().unwrap_or_default().to_ascii_lowercase();
-    for sovereign in ["management.chinacloudapi.cn", "management.usgovcloudapi.net"] {
+    for sovereign in [
+        "management.chinacloudapi.cn",
+        "management.usgovcloudapi.net",
+    ] {
         if host == sovereign {
             return format!("https://{sovereign}/.default");
         }
@@ -165,13 +177,18 @@ fn transport(ca_pem: Option<&[u8]>) -> Result<Transport, ArmClientError> {
         // ARM does not redirect; following one could carry the token elsewhere.
         .redirect(reqwest::redirect::Policy::none());
     if let Some(pem) = ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| ArmClientError::CaCertificate(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ArmClientError::CaCertificate(e.to_string()))?;
         if certs.is_empty() {
-            return Err(ArmClientError::CaCertificate("no PEM certificate found in it".to_string()));
+            return Err(ArmClientError::CaCertificate(
+                "no PEM certificate found in it".to_string(),
+            ));
         }
         builder = builder.tls_certs_merge(certs);
     }
-    let client = builder.build().map_err(|e| ArmClientError::Http(super::credential::error_chain(&e)))?;
+    let client = builder
+        .build()
+        .map_err(|e| ArmClientError::Http(super::credential::error_chain(&e)))?;
     Ok(Transport::new(Arc::new(client)))
 }
 
@@ -195,7 +212,11 @@ fn parse_json<T: DeserializeOwned>(what: &str, reply: &Reply, expected: &str) ->
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let problem = if path == "." { inner.to_string() } else { format!("at `{path}`: {inner}") };
+        let problem = if path == "." {
+            inner.to_string()
+        } else {
+            format!("at `{path}`: {inner}")
+        };
         invalid_body(what, reply.status, expected, problem)
     })
 }
@@ -203,13 +224,22 @@ fn parse_json<T: DeserializeOwned>(what: &str, reply: &Reply, expected: &str) ->
 impl ArmClient {
     /// A client for `options.endpoint` authenticating with `credential` (see
     /// [`credential_from_config`](super::credential::credential_from_config)).
-    pub fn new(credential: Arc<dyn TokenCredential>, options: ArmClientOptions) -> Result<Self, ArmClientError> {
+    pub fn new(
+        credential: Arc<dyn TokenCredential>,
+        options: ArmClientOptions,
+    ) -> Result<Self, ArmClientError> {
         let endpoint = parse_endpoint(&options.endpoint)?;
-        let scope = options.token_scope.clone().unwrap_or_else(|| default_scope(&endpoint));
+        let scope = options
+            .token_scope
+            .clone()
+            .unwrap_or_else(|| default_scope(&endpoint));
         let requests = Arc::new(AtomicU64::new(0));
 
         let auth: Arc<dyn Policy> = if endpoint.scheme() == "https" {
-            Arc::new(BearerTokenAuthorizationPolicy::new(credential, [scope.clone()]))
+            Arc::new(BearerTokenAuthorizationPolicy::new(
+                credential,
+                [scope.clone()],
+            ))
         } else {
             Arc::new(LoopbackBearerPolicy::new(credential, scope.clone()))
         };
@@ -227,7 +257,13 @@ impl ArmClient {
             vec![auth, Arc::new(RequestCounter::new(requests.clone()))],
             None,
         );
-        Ok(Self { endpoint, scope, pipeline, requests, lro: options.lro })
+        Ok(Self {
+            endpoint,
+            scope,
+            pipeline,
+            requests,
+            lro: options.lro,
+        })
     }
 
     pub fn endpoint(&self) -> &Url {
@@ -246,7 +282,8 @@ impl ArmClient {
             segments.pop_if_empty();
             segments.extend(path.split('/').filter(|s| !s.is_empty()));
         }
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
         url
     }
 
@@ -258,10 +295,14 @@ impl ArmClient {
     /// configured endpoint: anything else would receive the bearer token.
     pub(crate) fn follow(&self, link: &str, what: &str, source: &str) -> ResourceResult<Url> {
         let url = self.endpoint.join(link.trim()).map_err(|e| {
-            ResourceError::new(ResourceErrorKind::Invalid, format!("{what}: the {source} `{link}` is not a URL: {e}"))
+            ResourceError::new(
+                ResourceErrorKind::Invalid,
+                format!("{what}: the {source} `{link}` is not a URL: {e}"),
+            )
         })?;
         let same_origin = url.scheme() == self.endpoint.scheme()
-            && url.host_str().map(str::to_ascii_lowercase) == self.endpoint.host_str().map(str::to_ascii_lowercase)
+            && url.host_str().map(str::to_ascii_lowercase)
+                == self.endpoint.host_str().map(str::to_ascii_lowercase)
             && url.port_or_known_default() == self.endpoint.port_or_known_default();
         if !same_origin {
             return Err(ResourceError::new(
@@ -279,23 +320,45 @@ impl ArmClient {
 
     /// Sends one request through the pipeline (retries included) and reads the answer, whatever
     /// its status. Fails only when no HTTP answer came.
-    pub(crate) async fn exchange(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> ResourceResult<Reply> {
+    pub(crate) async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> ResourceResult<Reply> {
         let what = format!("{method} {}", url.path());
         let mut request = Request::new(url, method);
         request.insert_header("accept", "application/json");
         if let Some(body) = body {
-            let bytes = serde_json::to_vec(body)
-                .map_err(|e| ResourceError::new(ResourceErrorKind::Invalid, format!("{what}: could not encode the body: {e}")))?;
+            let bytes = serde_json::to_vec(body).map_err(|e| {
+                ResourceError::new(
+                    ResourceErrorKind::Invalid,
+                    format!("{what}: could not encode the body: {e}"),
+                )
+            })?;
             request.insert_header("content-type", "application/json");
             request.set_body(bytes);
         }
         let ctx = Context::new();
-        let options = PipelineSendOptions { skip_checks: true, ..Default::default() };
-        let response =
-            self.pipeline.send(&ctx, &mut request, Some(options)).await.map_err(|e| from_transport(&what, &e))?;
+        let options = PipelineSendOptions {
+            skip_checks: true,
+            ..Default::default()
+        };
+        let response = self
+            .pipeline
+            .send(&ctx, &mut request, Some(options))
+            .await
+            .map_err(|e| from_transport(&what, &e))?;
         let (status, headers, body) = response.deconstruct();
-        let attempts = headers.get_optional_str(&ATTEMPTS_HEADER).and_then(|v| v.parse().ok());
-        Ok(Reply { status: u16::from(status), headers, body: body.into(), attempts })
+        let attempts = headers
+            .get_optional_str(&ATTEMPTS_HEADER)
+            .and_then(|v| v.parse().ok());
+        Ok(Reply {
+            status: u16::from(status),
+            headers,
+            body: body.into(),
+            attempts,
+        })
     }
 
     /// GET expecting 200 and a `T`.
@@ -309,7 +372,11 @@ impl ArmClient {
     }
 
     /// GET every page of a list, following `nextLink` to the end.
-    async fn list_all<T: DeserializeOwned>(&self, first: Url, expected: &str) -> ResourceResult<Vec<T>> {
+    async fn list_all<T: DeserializeOwned>(
+        &self,
+        first: Url,
+        expected: &str,
+    ) -> ResourceResult<Vec<T>> {
         let list_what = format!("GET {}", first.path());
         let mut out = Vec::new();
         let mut seen = HashSet::new();
@@ -318,7 +385,9 @@ impl ArmClient {
             if !seen.insert(url.as_str().to_string()) {
                 return Err(ResourceError::new(
                     ResourceErrorKind::Invalid,
-                    format!("{list_what}: nextLink points back to a page already read; stopping to avoid a loop"),
+                    format!(
+                        "{list_what}: nextLink points back to a page already read; stopping to avoid a loop"
+                    ),
                 ));
             }
             let what = format!("GET {}", url.path());
@@ -336,7 +405,12 @@ impl ArmClient {
     }
 
     /// PUT/PATCH/DELETE through to the end of its long-running operation.
-    async fn write(&self, method: Method, url: Url, body: Option<&serde_json::Value>) -> ResourceResult<Option<Reply>> {
+    async fn write(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> ResourceResult<Option<Reply>> {
         let what = format!("{method} {}", url.path());
         let first = self.exchange(method, url.clone(), body).await?;
         self.complete(&what, method, &url, first).await
@@ -352,7 +426,10 @@ impl ArmClient {
         let what = format!("{method} {}", url.path());
         match self.write(method, url, Some(body)).await? {
             Some(reply) => parse_json(&what, &reply, expected),
-            None => Err(ResourceError::new(ResourceErrorKind::Invalid, format!("{what}: no resource in the answer"))),
+            None => Err(ResourceError::new(
+                ResourceErrorKind::Invalid,
+                format!("{what}: no resource in the answer"),
+            )),
         }
     }
 }
@@ -365,8 +442,15 @@ impl Resources for ArmClient {
         Ok(subs.into_iter().map(|s| s.subscription_id).collect())
     }
 
-    async fn list_registries(&self, subscription: &str, resource_group: Option<&str>) -> ResourceResult<Vec<Registry>> {
-        for (name, value) in [("subscription", Some(subscription)), ("resource group", resource_group)] {
+    async fn list_registries(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> ResourceResult<Vec<Registry>> {
+        for (name, value) in [
+            ("subscription", Some(subscription)),
+            ("resource group", resource_group),
+        ] {
             if let Some(v) = value
                 && (v.trim().is_empty() || v.contains('/'))
             {
@@ -378,24 +462,39 @@ impl Resources for ArmClient {
         }
         let path = match resource_group {
             Some(rg) => {
-                format!("/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries")
+                format!(
+                    "/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries"
+                )
             }
-            None => format!("/subscriptions/{subscription}/providers/Microsoft.ContainerRegistry/registries"),
+            None => format!(
+                "/subscriptions/{subscription}/providers/Microsoft.ContainerRegistry/registries"
+            ),
         };
-        self.list_all(self.url(&path, ACR_API_VERSION), "registry list").await
+        self.list_all(self.url(&path, ACR_API_VERSION), "registry list")
+            .await
     }
 
     async fn get_registry(&self, id: &ResourceId) -> ResourceResult<Registry> {
-        self.get_json(self.resource_url(id, ACR_API_VERSION), "registry").await
+        self.get_json(self.resource_url(id, ACR_API_VERSION), "registry")
+            .await
     }
 
-    async fn patch_registry(&self, id: &ResourceId, patch: &RegistryPatch) -> ResourceResult<Registry> {
+    async fn patch_registry(
+        &self,
+        id: &ResourceId,
+        patch: &RegistryPatch,
+    ) -> ResourceResult<Registry> {
         let url = self.resource_url(id, ACR_API_VERSION);
-        self.write_json(Method::Patch, url, &patch.to_arm_body(), "registry").await
+        self.write_json(Method::Patch, url, &patch.to_arm_body(), "registry")
+            .await
     }
 
     async fn get_connection(&self, id: &ResourceId) -> ResourceResult<PrivateEndpointConnection> {
-        self.get_json(self.resource_url(id, ACR_API_VERSION), "private endpoint connection").await
+        self.get_json(
+            self.resource_url(id, ACR_API_VERSION),
+            "private endpoint connection",
+        )
+        .await
     }
 
     async fn set_connection_state(
@@ -405,16 +504,24 @@ impl Resources for ArmClient {
     ) -> ResourceResult<PrivateEndpointConnection> {
         let url = self.resource_url(id, ACR_API_VERSION);
         // `privateEndpoint` may be omitted (DESIGN 5); only the state changes.
-        let body = serde_json::json!({ "properties": { "privateLinkServiceConnectionState": state } });
-        self.write_json(Method::Put, url, &body, "private endpoint connection").await
+        let body =
+            serde_json::json!({ "properties": { "privateLinkServiceConnectionState": state } });
+        self.write_json(Method::Put, url, &body, "private endpoint connection")
+            .await
     }
 
     async fn delete_connection(&self, id: &ResourceId) -> ResourceResult<()> {
-        self.write(Method::Delete, self.resource_url(id, ACR_API_VERSION), None).await.map(|_| ())
+        self.write(Method::Delete, self.resource_url(id, ACR_API_VERSION), None)
+            .await
+            .map(|_| ())
     }
 
     async fn get_private_endpoint(&self, id: &ResourceId) -> ResourceResult<PrivateEndpoint> {
-        self.get_json(self.resource_url(id, NETWORK_API_VERSION), "private endpoint").await
+        self.get_json(
+            self.resource_url(id, NETWORK_API_VERSION),
+            "private endpoint",
+        )
+        .await
     }
 
     fn request_count(&self) -> u64 {
@@ -445,37 +552,67 @@ mod tests {
     use crate::arm::operations::OPERATIONS;
 
     fn client(endpoint: &str) -> Result<ArmClient, ArmClientError> {
-        let options = ArmClientOptions { endpoint: endpoint.to_string(), ..ArmClientOptions::default() };
+        let options = ArmClientOptions {
+            endpoint: endpoint.to_string(),
+            ..ArmClientOptions::default()
+        };
         ArmClient::new(Arc::new(StaticTokenCredential::new("t")), options)
     }
 
     #[test]
     fn every_operation_the_client_issues_is_in_the_table() {
         for (name, method) in CLIENT_OPERATIONS {
-            let op = OPERATIONS.iter().find(|o| o.name == *name).unwrap_or_else(|| panic!("{name} missing from OPERATIONS"));
+            let op = OPERATIONS
+                .iter()
+                .find(|o| o.name == *name)
+                .unwrap_or_else(|| panic!("{name} missing from OPERATIONS"));
             assert_eq!(op.method, *method, "{name}");
         }
     }
 
     #[test]
     fn http_is_only_for_loopback() {
-        for ok in ["https://management.azure.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+        for ok in [
+            "https://management.azure.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
             assert!(client(ok).is_ok(), "{ok}");
         }
         let err = client("http://10.0.0.5:8080").unwrap_err();
         assert!(matches!(err, ArmClientError::InsecureEndpoint(_)), "{err}");
         assert!(err.to_string().contains("https"), "{err}");
-        assert!(matches!(client("not a url").unwrap_err(), ArmClientError::InvalidEndpoint { .. }));
-        assert!(matches!(client("ftp://example.com").unwrap_err(), ArmClientError::InvalidEndpoint { .. }));
-        assert!(matches!(client("https://example.com/?x=1").unwrap_err(), ArmClientError::InvalidEndpoint { .. }));
+        assert!(matches!(
+            client("not a url").unwrap_err(),
+            ArmClientError::InvalidEndpoint { .. }
+        ));
+        assert!(matches!(
+            client("ftp://example.com").unwrap_err(),
+            ArmClientError::InvalidEndpoint { .. }
+        ));
+        assert!(matches!(
+            client("https://example.com/?x=1").unwrap_err(),
+            ArmClientError::InvalidEndpoint { .. }
+        ));
     }
 
     #[test]
     fn scope_follows_the_cloud() {
-        assert_eq!(client("https://management.azure.com").unwrap().token_scope(), DEFAULT_SCOPE);
-        assert_eq!(client("http://127.0.0.1:1").unwrap().token_scope(), DEFAULT_SCOPE);
         assert_eq!(
-            client("https://management.chinacloudapi.cn/").unwrap().token_scope(),
+            client("https://management.azure.com")
+                .unwrap()
+                .token_scope(),
+            DEFAULT_SCOPE
+        );
+        assert_eq!(
+            client("http://127.0.0.1:1").unwrap().token_scope(),
+            DEFAULT_SCOPE
+        );
+        assert_eq!(
+            client("https://management.chinacloudapi.cn/")
+                .unwrap()
+                .token_scope(),
             "https://management.chinacloudapi.cn/.default"
         );
     }
@@ -497,10 +634,24 @@ mod tests {
     #[test]
     fn links_must_stay_on_the_endpoint() {
         let c = client("https://management.azure.com").unwrap();
-        assert!(c.follow("https://management.azure.com/subscriptions?page=2", "x", "nextLink").is_ok());
-        assert!(c.follow("https://MANAGEMENT.azure.com:443/x", "x", "nextLink").is_ok());
+        assert!(
+            c.follow(
+                "https://management.azure.com/subscriptions?page=2",
+                "x",
+                "nextLink"
+            )
+            .is_ok()
+        );
+        assert!(
+            c.follow("https://MANAGEMENT.azure.com:443/x", "x", "nextLink")
+                .is_ok()
+        );
         assert!(c.follow("/relative?x=1", "x", "nextLink").is_ok());
-        for bad in ["https://evil.example/x", "http://management.azure.com/x", "https://management.azure.com:8443/x"] {
+        for bad in [
+            "https://evil.example/x",
+            "http://management.azure.com/x",
+            "https://management.azure.com:8443/x",
+        ] {
             let e = c.follow(bad, "x", "nextLink").unwrap_err();
             assert_eq!(e.kind, ResourceErrorKind::Invalid, "{bad}");
             assert!(e.message.contains("refusing"), "{}", e.message);

@@ -17,9 +17,9 @@ use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequest
 use azure_core::http::ClientOptions;
 use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential,
-    WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 /// The variable naming the credential kind.
@@ -88,15 +88,29 @@ pub enum CredentialError {
     )]
     UnknownKind(String),
     #[error("the {kind} credential needs {var} to be set: {hint}")]
-    Missing { kind: CredentialKind, var: &'static str, hint: &'static str },
+    Missing {
+        kind: CredentialKind,
+        var: &'static str,
+        hint: &'static str,
+    },
     #[error("the {kind} credential takes either {first} or {second}, not both: unset one of them")]
-    Conflict { kind: CredentialKind, first: &'static str, second: &'static str },
+    Conflict {
+        kind: CredentialKind,
+        first: &'static str,
+        second: &'static str,
+    },
     #[error("could not read the client secret from {path} (AZURE_CLIENT_SECRET_FILE): {source}")]
-    SecretFile { path: String, source: std::io::Error },
+    SecretFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the client secret file {path} (AZURE_CLIENT_SECRET_FILE) is empty")]
     EmptySecretFile { path: String },
     #[error("could not set up the {kind} credential: {message}")]
-    Build { kind: CredentialKind, message: String },
+    Build {
+        kind: CredentialKind,
+        message: String,
+    },
 }
 
 /// A source of configuration values by variable name: the process environment ([`ProcessEnv`]),
@@ -129,7 +143,10 @@ impl EnvSource for BTreeMap<String, String> {
 
 impl EnvSource for [(&str, &str)] {
     fn var(&self, name: &str) -> Option<String> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_string()).filter(|v| !v.trim().is_empty())
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_string())
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -148,13 +165,16 @@ pub struct StaticTokenCredential {
 
 impl StaticTokenCredential {
     pub fn new(token: impl Into<String>) -> Self {
-        Self { token: Secret::new(token.into()) }
+        Self {
+            token: Secret::new(token.into()),
+        }
     }
 }
 
 impl fmt::Debug for StaticTokenCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StaticTokenCredential").finish_non_exhaustive()
+        f.debug_struct("StaticTokenCredential")
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +186,10 @@ impl TokenCredential for StaticTokenCredential {
         _options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         // A year is "never" for a process; the token is never refreshed anyway.
-        Ok(AccessToken::new(self.token.clone(), OffsetDateTime::now_utc() + Duration::days(365)))
+        Ok(AccessToken::new(
+            self.token.clone(),
+            OffsetDateTime::now_utc() + Duration::days(365),
+        ))
     }
 }
 
@@ -175,7 +198,10 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
     kind: CredentialKind,
     env: &E,
 ) -> Result<Arc<dyn TokenCredential>, CredentialError> {
-    let build = |e: azure_core::Error| CredentialError::Build { kind, message: error_chain(&e) };
+    let build = |e: azure_core::Error| CredentialError::Build {
+        kind,
+        message: error_chain(&e),
+    };
     match kind {
         CredentialKind::Static => {
             let token = env.var(STATIC_TOKEN_VAR).ok_or(CredentialError::Missing {
@@ -194,8 +220,18 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
             Ok(credential)
         }
         CredentialKind::WorkloadIdentity => {
-            let tenant_id = required(env, kind, "AZURE_TENANT_ID", "the Entra tenant of the federated identity")?;
-            let client_id = required(env, kind, "AZURE_CLIENT_ID", "the client id of the federated identity")?;
+            let tenant_id = required(
+                env,
+                kind,
+                "AZURE_TENANT_ID",
+                "the Entra tenant of the federated identity",
+            )?;
+            let client_id = required(
+                env,
+                kind,
+                "AZURE_CLIENT_ID",
+                "the client id of the federated identity",
+            )?;
             let token_file = required(
                 env,
                 kind,
@@ -203,7 +239,9 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
                 "the path of the projected service account token (set by the workload identity webhook)",
             )?;
             let options = WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions { client_options: client_options(env) },
+                credential_options: ClientAssertionCredentialOptions {
+                    client_options: client_options(env),
+                },
                 client_id: Some(client_id),
                 tenant_id: Some(tenant_id),
                 token_file_path: Some(token_file.into()),
@@ -216,12 +254,29 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
             Ok(credential)
         }
         CredentialKind::ClientSecret => {
-            let tenant_id = required(env, kind, "AZURE_TENANT_ID", "the Entra tenant of the service principal")?;
-            let client_id = required(env, kind, "AZURE_CLIENT_ID", "the application (client) id of the service principal")?;
+            let tenant_id = required(
+                env,
+                kind,
+                "AZURE_TENANT_ID",
+                "the Entra tenant of the service principal",
+            )?;
+            let client_id = required(
+                env,
+                kind,
+                "AZURE_CLIENT_ID",
+                "the application (client) id of the service principal",
+            )?;
             let secret = client_secret(env, kind)?;
-            let options = ClientSecretCredentialOptions { client_options: client_options(env) };
-            let credential =
-                ClientSecretCredential::new(&tenant_id, client_id, Secret::new(secret), Some(options)).map_err(build)?;
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options(env),
+            };
+            let credential = ClientSecretCredential::new(
+                &tenant_id,
+                client_id,
+                Secret::new(secret),
+                Some(options),
+            )
+            .map_err(build)?;
             Ok(credential)
         }
     }
@@ -233,18 +288,30 @@ fn required<E: EnvSource + ?Sized>(
     var: &'static str,
     hint: &'static str,
 ) -> Result<String, CredentialError> {
-    env.var(var).map(|v| v.trim().to_string()).ok_or(CredentialError::Missing { kind, var, hint })
+    env.var(var)
+        .map(|v| v.trim().to_string())
+        .ok_or(CredentialError::Missing { kind, var, hint })
 }
 
-fn client_secret<E: EnvSource + ?Sized>(env: &E, kind: CredentialKind) -> Result<String, CredentialError> {
+fn client_secret<E: EnvSource + ?Sized>(
+    env: &E,
+    kind: CredentialKind,
+) -> Result<String, CredentialError> {
     const SECRET: &str = "AZURE_CLIENT_SECRET";
     const SECRET_FILE: &str = "AZURE_CLIENT_SECRET_FILE";
     match (env.var(SECRET), env.var(SECRET_FILE)) {
-        (Some(_), Some(_)) => Err(CredentialError::Conflict { kind, first: SECRET, second: SECRET_FILE }),
+        (Some(_), Some(_)) => Err(CredentialError::Conflict {
+            kind,
+            first: SECRET,
+            second: SECRET_FILE,
+        }),
         (Some(secret), None) => Ok(secret),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| CredentialError::SecretFile { path: path.clone(), source })?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| CredentialError::SecretFile {
+                    path: path.clone(),
+                    source,
+                })?;
             // Files written by `echo` or secret mounts end with a newline that is not part of the secret.
             let secret = text.trim_end_matches(['\r', '\n']).to_string();
             if secret.is_empty() {
@@ -295,11 +362,20 @@ mod tests {
     fn kinds_parse_case_insensitively_and_round_trip() {
         for kind in CredentialKind::ALL {
             assert_eq!(kind.as_str().parse::<CredentialKind>().unwrap(), kind);
-            assert_eq!(kind.as_str().to_uppercase().parse::<CredentialKind>().unwrap(), kind);
+            assert_eq!(
+                kind.as_str()
+                    .to_uppercase()
+                    .parse::<CredentialKind>()
+                    .unwrap(),
+                kind
+            );
         }
         let err = "keyvault".parse::<CredentialKind>().unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("LINKGUARD_CREDENTIAL") && text.contains("keyvault"), "{text}");
+        assert!(
+            text.contains("LINKGUARD_CREDENTIAL") && text.contains("keyvault"),
+            "{text}"
+        );
         assert!(text.contains("managed-identity"), "{text}");
     }
 
@@ -311,8 +387,12 @@ mod tests {
 
     #[tokio::test]
     async fn static_returns_the_token_with_a_far_expiry_and_hides_it_in_debug() {
-        let cred = credential_from_config(CredentialKind::Static, &[(STATIC_TOKEN_VAR, "tok-123")]).unwrap();
-        let token = cred.get_token(&["https://management.azure.com/.default"], None).await.unwrap();
+        let cred = credential_from_config(CredentialKind::Static, &[(STATIC_TOKEN_VAR, "tok-123")])
+            .unwrap();
+        let token = cred
+            .get_token(&["https://management.azure.com/.default"], None)
+            .await
+            .unwrap();
         assert_eq!(token.token.secret(), "tok-123");
         assert!(token.expires_on > OffsetDateTime::now_utc() + Duration::days(300));
         assert!(!format!("{cred:?}").contains("tok-123"));
@@ -320,9 +400,11 @@ mod tests {
 
     #[test]
     fn client_secret_names_each_missing_variable_in_order() {
-        let err = credential_from_config(CredentialKind::ClientSecret, &[("AZURE_CLIENT_ID", "c")]).unwrap_err();
+        let err = credential_from_config(CredentialKind::ClientSecret, &[("AZURE_CLIENT_ID", "c")])
+            .unwrap_err();
         assert!(err.to_string().contains("AZURE_TENANT_ID"), "{err}");
-        let err = credential_from_config(CredentialKind::ClientSecret, &[("AZURE_TENANT_ID", "t")]).unwrap_err();
+        let err = credential_from_config(CredentialKind::ClientSecret, &[("AZURE_TENANT_ID", "t")])
+            .unwrap_err();
         assert!(err.to_string().contains("AZURE_CLIENT_ID"), "{err}");
         let err = credential_from_config(
             CredentialKind::ClientSecret,
@@ -330,7 +412,10 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("AZURE_CLIENT_SECRET") && text.contains("AZURE_CLIENT_SECRET_FILE"), "{text}");
+        assert!(
+            text.contains("AZURE_CLIENT_SECRET") && text.contains("AZURE_CLIENT_SECRET_FILE"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -372,9 +457,15 @@ mod tests {
 
     #[test]
     fn workload_identity_names_the_token_file_variable() {
-        let env = [("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"), ("AZURE_CLIENT_ID", "c")];
+        let env = [
+            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("AZURE_CLIENT_ID", "c"),
+        ];
         let err = credential_from_config(CredentialKind::WorkloadIdentity, &env).unwrap_err();
-        assert!(err.to_string().contains("AZURE_FEDERATED_TOKEN_FILE"), "{err}");
+        assert!(
+            err.to_string().contains("AZURE_FEDERATED_TOKEN_FILE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -41,7 +41,12 @@ impl ErrorDetail {
         if let Some(target) = self.target.as_deref().filter(|t| !t.is_empty()) {
             out.push_str(&format!(" (target `{target}`)"));
         }
-        let details: Vec<String> = self.details.iter().flatten().map(ErrorDetail::describe).collect();
+        let details: Vec<String> = self
+            .details
+            .iter()
+            .flatten()
+            .map(ErrorDetail::describe)
+            .collect();
         if !details.is_empty() {
             out.push_str(&format!(" (details: {})", details.join("; ")));
         }
@@ -54,9 +59,11 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Option<ErrorDetail> {
     let envelope: ErrorEnvelope = serde_json::from_slice(body).ok()?;
     match envelope.error {
         Some(detail) => Some(detail),
-        None if envelope.code.is_some() || envelope.message.is_some() => {
-            Some(ErrorDetail { code: envelope.code, message: envelope.message, ..ErrorDetail::default() })
-        }
+        None if envelope.code.is_some() || envelope.message.is_some() => Some(ErrorDetail {
+            code: envelope.code,
+            message: envelope.message,
+            ..ErrorDetail::default()
+        }),
         None => None,
     }
 }
@@ -85,7 +92,12 @@ fn snippet(body: &[u8]) -> String {
 
 /// The error for an HTTP answer the caller did not expect. `what` names the request, e.g.
 /// `GET /subscriptions/…/registries/r`; `attempts` is how many tries the retry policy made.
-pub(crate) fn from_status(what: &str, status: u16, body: &[u8], attempts: Option<u32>) -> ResourceError {
+pub(crate) fn from_status(
+    what: &str,
+    status: u16,
+    body: &[u8],
+    attempts: Option<u32>,
+) -> ResourceError {
     let detail = parse_error_body(body);
     let reason = match &detail {
         Some(d) => d.describe(),
@@ -122,12 +134,22 @@ pub(crate) fn from_transport(what: &str, error: &azure_core::Error) -> ResourceE
             code: None,
             message: format!("{what}: no answer from ARM: {chain}"),
         },
-        _ => ResourceError { kind: ResourceErrorKind::Invalid, status: None, code: None, message: format!("{what}: {chain}") },
+        _ => ResourceError {
+            kind: ResourceErrorKind::Invalid,
+            status: None,
+            code: None,
+            message: format!("{what}: {chain}"),
+        },
     }
 }
 
 /// A 2xx answer whose body does not follow the contract.
-pub(crate) fn invalid_body(what: &str, status: u16, expected: &str, problem: impl std::fmt::Display) -> ResourceError {
+pub(crate) fn invalid_body(
+    what: &str,
+    status: u16,
+    expected: &str,
+    problem: impl std::fmt::Display,
+) -> ResourceError {
     ResourceError {
         kind: ResourceErrorKind::Invalid,
         status: Some(status),
@@ -142,14 +164,27 @@ mod tests {
 
     #[test]
     fn the_real_authorization_failed_body_surfaces_code_and_message() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/arm/supportarticles.AuthorizationFailed.error.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/fixtures/arm/supportarticles.AuthorizationFailed.error.json"
+        );
         let body = std::fs::read(path).unwrap_or_else(|e| panic!("fixture {path} is missing: {e}"));
         let e = from_status("GET /subscriptions", 403, &body, Some(1));
         assert_eq!(e.kind, ResourceErrorKind::Forbidden);
         assert_eq!(e.status, Some(403));
         assert_eq!(e.code.as_deref(), Some("AuthorizationFailed"));
-        assert!(e.message.starts_with("GET /subscriptions failed with HTTP 403: AuthorizationFailed: The client"), "{}", e.message);
-        assert!(e.message.contains("Microsoft.Resources/subscriptions/read"), "{}", e.message);
+        assert!(
+            e.message.starts_with(
+                "GET /subscriptions failed with HTTP 403: AuthorizationFailed: The client"
+            ),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("Microsoft.Resources/subscriptions/read"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -157,11 +192,24 @@ mod tests {
         let body = br#"{"error":{"code":"InvalidRequestContent","message":"bad","details":[{"code":"Inner","message":"why"}]}}"#;
         let e = from_status("PUT /x", 400, body, None);
         assert_eq!(e.kind, ResourceErrorKind::Invalid);
-        assert!(e.message.contains("InvalidRequestContent: bad (details: Inner: why)"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("InvalidRequestContent: bad (details: Inner: why)"),
+            "{}",
+            e.message
+        );
 
-        let e = from_status("GET /x", 429, br#"{"code":"RetryableErrorDueToAnotherOperation","message":"busy"}"#, Some(4));
+        let e = from_status(
+            "GET /x",
+            429,
+            br#"{"code":"RetryableErrorDueToAnotherOperation","message":"busy"}"#,
+            Some(4),
+        );
         assert_eq!(e.kind, ResourceErrorKind::Transient);
-        assert_eq!(e.code.as_deref(), Some("RetryableErrorDueToAnotherOperation"));
+        assert_eq!(
+            e.code.as_deref(),
+            Some("RetryableErrorDueToAnotherOperation")
+        );
         assert!(e.message.ends_with("(after 4 attempts)"), "{}", e.message);
     }
 

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use azure_core::http::Method;
-use azure_core::http::headers::{HeaderName, Headers};
 use azure_core::http::Url;
+use azure_core::http::headers::{HeaderName, Headers};
 use serde::Deserialize;
 
 use super::client::{ArmClient, Reply};
@@ -89,7 +89,8 @@ struct OperationStatus {
 
 /// State of an `Azure-AsyncOperation` status body.
 fn operation_state(body: &[u8]) -> Result<State, String> {
-    let status: OperationStatus = serde_json::from_slice(body).map_err(|e| format!("not an operation status: {e}"))?;
+    let status: OperationStatus =
+        serde_json::from_slice(body).map_err(|e| format!("not an operation status: {e}"))?;
     Ok(state_of(&status.status, status.error))
 }
 
@@ -120,7 +121,10 @@ fn resource_state(body: &[u8]) -> State {
 }
 
 fn operation_failed(what: &str, status: &str, detail: Option<ErrorDetail>) -> ResourceError {
-    let reason = detail.as_ref().map_or_else(|| "ARM gave no error details".to_string(), ErrorDetail::describe);
+    let reason = detail.as_ref().map_or_else(
+        || "ARM gave no error details".to_string(),
+        ErrorDetail::describe,
+    );
     ResourceError {
         kind: ResourceErrorKind::OperationFailed,
         status: None,
@@ -135,14 +139,23 @@ fn poll_error(what: &str, mut error: ResourceError) -> ResourceError {
     if error.kind != ResourceErrorKind::Transient {
         error.kind = ResourceErrorKind::OperationFailed;
     }
-    error.message = format!("{what}: polling the long-running operation failed: {}", error.message);
+    error.message = format!(
+        "{what}: polling the long-running operation failed: {}",
+        error.message
+    );
     error
 }
 
 impl ArmClient {
     /// Completes a PUT/PATCH/DELETE given its first answer. Returns the final resource for PUT and
     /// PATCH, `None` for DELETE.
-    pub(crate) async fn complete(&self, what: &str, method: Method, resource: &Url, first: Reply) -> ResourceResult<Option<Reply>> {
+    pub(crate) async fn complete(
+        &self,
+        what: &str,
+        method: Method,
+        resource: &Url,
+        first: Reply,
+    ) -> ResourceResult<Option<Reply>> {
         let is_delete = method == Method::Delete;
         match (first.status, is_delete) {
             // Gone already is success: deleting is idempotent.
@@ -184,7 +197,10 @@ impl ArmClient {
                 Monitor::Resource => resource.clone(),
             };
             let poll_what = format!("GET {}", url.path());
-            let reply = self.exchange(Method::Get, url, None).await.map_err(|e| poll_error(what, e))?;
+            let reply = self
+                .exchange(Method::Get, url, None)
+                .await
+                .map_err(|e| poll_error(what, e))?;
             match &monitor {
                 Monitor::AsyncOperation(_) => {
                     if reply.status != 200 {
@@ -192,12 +208,19 @@ impl ArmClient {
                     }
                     match operation_state(&reply.body) {
                         Ok(State::Succeeded) => break,
-                        Ok(State::Failed(status, detail)) => return Err(operation_failed(what, &status, detail)),
+                        Ok(State::Failed(status, detail)) => {
+                            return Err(operation_failed(what, &status, detail));
+                        }
                         Ok(State::Running(status)) => last = format!("status `{status}`"),
                         Err(problem) => {
                             return Err(poll_error(
                                 what,
-                                super::error::invalid_body(&poll_what, reply.status, "operation status", problem),
+                                super::error::invalid_body(
+                                    &poll_what,
+                                    reply.status,
+                                    "operation status",
+                                    problem,
+                                ),
                             ));
                         }
                     }
@@ -212,7 +235,9 @@ impl ArmClient {
                     (200, true) => last = "the resource still exists".to_string(),
                     (200, false) => match resource_state(&reply.body) {
                         State::Succeeded => return Ok(Some(reply)),
-                        State::Failed(status, _) => return Err(operation_failed(what, &status, None)),
+                        State::Failed(status, _) => {
+                            return Err(operation_failed(what, &status, None));
+                        }
                         State::Running(status) => last = format!("provisioningState `{status}`"),
                     },
                     _ => return Err(poll_error(what, reply.error(&poll_what))),
@@ -232,14 +257,22 @@ impl ArmClient {
             }
             delay = settings.delay_after(&reply.headers);
         }
-        if is_delete { Ok(None) } else { self.final_get(what, resource).await.map(Some) }
+        if is_delete {
+            Ok(None)
+        } else {
+            self.final_get(what, resource).await.map(Some)
+        }
     }
 
     /// Reads the resource after its operation succeeded.
     async fn final_get(&self, what: &str, resource: &Url) -> ResourceResult<Reply> {
         let get_what = format!("GET {} (after {what})", resource.path());
         let reply = self.exchange(Method::Get, resource.clone(), None).await?;
-        if reply.status == 200 { Ok(reply) } else { Err(reply.error(&get_what)) }
+        if reply.status == 200 {
+            Ok(reply)
+        } else {
+            Err(reply.error(&get_what))
+        }
     }
 }
 
@@ -250,9 +283,17 @@ mod tests {
 
     #[test]
     fn status_bodies_are_read_case_insensitively() {
-        assert_eq!(operation_state(br#"{"status":"InProgress"}"#), Ok(State::Running("InProgress".into())));
-        assert_eq!(operation_state(br#"{"status":"succeeded"}"#), Ok(State::Succeeded));
-        let failed = operation_state(br#"{"status":"Failed","error":{"code":"Conflict","message":"busy"}}"#).unwrap();
+        assert_eq!(
+            operation_state(br#"{"status":"InProgress"}"#),
+            Ok(State::Running("InProgress".into()))
+        );
+        assert_eq!(
+            operation_state(br#"{"status":"succeeded"}"#),
+            Ok(State::Succeeded)
+        );
+        let failed =
+            operation_state(br#"{"status":"Failed","error":{"code":"Conflict","message":"busy"}}"#)
+                .unwrap();
         match failed {
             State::Failed(s, Some(d)) => {
                 assert_eq!(s, "Failed");
@@ -260,14 +301,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(operation_state(br#"{"status":"Canceled"}"#), Ok(State::Failed(_, None))));
+        assert!(matches!(
+            operation_state(br#"{"status":"Canceled"}"#),
+            Ok(State::Failed(_, None))
+        ));
         assert!(operation_state(b"{}").is_err());
     }
 
     #[test]
     fn resources_without_provisioning_state_are_done() {
-        assert_eq!(resource_state(br#"{"id":"/x","properties":{}}"#), State::Succeeded);
-        assert_eq!(resource_state(br#"{"properties":{"provisioningState":"Updating"}}"#), State::Running("Updating".into()));
+        assert_eq!(
+            resource_state(br#"{"id":"/x","properties":{}}"#),
+            State::Succeeded
+        );
+        assert_eq!(
+            resource_state(br#"{"properties":{"provisioningState":"Updating"}}"#),
+            State::Running("Updating".into())
+        );
     }
 
     #[test]

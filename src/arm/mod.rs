@@ -10,7 +10,8 @@ pub mod retry;
 
 pub use client::{ArmClient, ArmClientError, ArmClientOptions, DEFAULT_ENDPOINT, DEFAULT_SCOPE};
 pub use credential::{
-    CredentialError, CredentialKind, EnvSource, ProcessEnv, StaticTokenCredential, credential_from_config,
+    CredentialError, CredentialKind, EnvSource, ProcessEnv, StaticTokenCredential,
+    credential_from_config,
 };
 pub use lro::LroSettings;
 pub use retry::RetrySettings;

@@ -10,10 +10,17 @@ use azure_core::http::policies::{Policy, PolicyResult};
 use azure_core::http::{Context, Request};
 
 /// Sends the next policy in line, or fails if there is none (a pipeline always ends in a transport).
-pub(crate) async fn forward(ctx: &Context<'_>, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+pub(crate) async fn forward(
+    ctx: &Context<'_>,
+    request: &mut Request,
+    next: &[Arc<dyn Policy>],
+) -> PolicyResult {
     match next.split_first() {
         Some((first, rest)) => first.send(ctx, request, rest).await,
-        None => Err(Error::with_message(ErrorKind::Other, "pipeline policy has no transport after it")),
+        None => Err(Error::with_message(
+            ErrorKind::Other,
+            "pipeline policy has no transport after it",
+        )),
     }
 }
 
@@ -35,14 +42,22 @@ impl LoopbackBearerPolicy {
 
 #[async_trait::async_trait]
 impl Policy for LoopbackBearerPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         if !super::client::is_loopback(request.url()) {
             return Err(Error::with_message(
                 ErrorKind::Other,
                 "refusing to send the ARM token over plain http to a host that is not loopback",
             ));
         }
-        let token = self.credential.get_token(&[self.scope.as_str()], None).await?;
+        let token = self
+            .credential
+            .get_token(&[self.scope.as_str()], None)
+            .await?;
         request.insert_header(AUTHORIZATION, format!("Bearer {}", token.token.secret()));
         forward(ctx, request, next).await
     }
@@ -62,7 +77,12 @@ impl RequestCounter {
 
 #[async_trait::async_trait]
 impl Policy for RequestCounter {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         self.count.fetch_add(1, Ordering::Relaxed);
         forward(ctx, request, next).await
     }

@@ -17,10 +17,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use azure_core::http::headers::{HeaderName, Headers, RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS};
+use azure_core::error::{Error, ErrorKind};
+use azure_core::http::headers::{
+    HeaderName, Headers, RETRY_AFTER, RETRY_AFTER_MS, X_MS_RETRY_AFTER_MS,
+};
 use azure_core::http::policies::{Policy, PolicyResult, get_retry_after};
 use azure_core::http::{AsyncRawResponse, Context, Request, StatusCode};
-use azure_core::error::{Error, ErrorKind};
 use azure_core::time::OffsetDateTime;
 use rand::Rng;
 
@@ -60,10 +62,17 @@ impl RetrySettings {
     /// then "equal jitter": a uniform pick in its upper half, so concurrent clients spread out.
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let exp = retry.saturating_sub(1).min(31);
-        let base = self.initial_delay.saturating_mul(1u32 << exp).min(self.max_delay);
+        let base = self
+            .initial_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.max_delay);
         let half = base / 2;
         let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        let extra = if jitter_ms == 0 { 0 } else { rand::rng().random_range(0..=jitter_ms) };
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=jitter_ms)
+        };
         half + Duration::from_millis(extra)
     }
 }
@@ -77,15 +86,29 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 /// The server's wait hint: `x-ms-retry-after-ms`, `retry-after-ms`, then `Retry-After` (seconds or
 /// an HTTP date). Negative or past values mean "now".
 pub(crate) fn retry_after(headers: &Headers) -> Option<Duration> {
-    let hint = get_retry_after(headers, OffsetDateTime::now_utc, &[X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, RETRY_AFTER])?;
+    let hint = get_retry_after(
+        headers,
+        OffsetDateTime::now_utc,
+        &[X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, RETRY_AFTER],
+    )?;
     Some(Duration::try_from(hint).unwrap_or(Duration::ZERO))
 }
 
 /// True when a response says a rate-limit bucket is empty.
 fn bucket_empty(headers: &Headers) -> bool {
     headers.iter().any(|(name, value)| {
-        name.as_str().starts_with("x-ms-ratelimit-remaining-") && value.as_str().trim().parse::<i64>().is_ok_and(|n| n <= 0)
+        name.as_str().starts_with("x-ms-ratelimit-remaining-")
+            && value.as_str().trim().parse::<i64>().is_ok_and(|n| n <= 0)
     })
+}
+
+/// rustls reports trust failures as "invalid peer certificate: ..." inside the connect error; the
+/// types are not reachable through the error chain (io::Error hides its payload), so read the text.
+fn is_untrusted_certificate(error: &Error) -> bool {
+    matches!(error.kind(), ErrorKind::Connection | ErrorKind::Io)
+        && super::credential::error_chain(error)
+            .to_ascii_lowercase()
+            .contains("certificate")
 }
 
 #[derive(Debug)]
@@ -97,7 +120,10 @@ pub(crate) struct ArmRetryPolicy {
 
 impl ArmRetryPolicy {
     pub(crate) fn new(settings: RetrySettings) -> Self {
-        Self { settings, not_before: Arc::new(Mutex::new(None)) }
+        Self {
+            settings,
+            not_before: Arc::new(Mutex::new(None)),
+        }
     }
 
     fn pause_until(&self) -> Option<Instant> {
@@ -130,16 +156,29 @@ impl Collected {
 
 /// One attempt, with the body read in full (so a connection dropped mid-body counts as a failed
 /// attempt and is retried like any other dropped connection).
-async fn attempt(ctx: &Context<'_>, request: &mut Request, next: &[Arc<dyn Policy>]) -> azure_core::Result<Collected> {
+async fn attempt(
+    ctx: &Context<'_>,
+    request: &mut Request,
+    next: &[Arc<dyn Policy>],
+) -> azure_core::Result<Collected> {
     let response = super::policies::forward(ctx, request, next).await?;
     let (status, headers, body) = response.deconstruct();
     let body = body.collect().await?;
-    Ok(Collected { status, headers, body })
+    Ok(Collected {
+        status,
+        headers,
+        body,
+    })
 }
 
 #[async_trait::async_trait]
 impl Policy for ArmRetryPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         let start = Instant::now();
         let deadline = start + self.settings.total_deadline;
         let mut attempts: u32 = 0;
@@ -177,6 +216,17 @@ impl Policy for ArmRetryPolicy {
                     tracing::debug!(status, attempts, "ARM answered with a retryable status");
                     retry_after(&response.headers)
                 }
+                // A TLS trust failure does not heal by retrying: say so at once.
+                Err(error) if is_untrusted_certificate(error) => {
+                    return Err(Error::with_message(
+                        ErrorKind::Other,
+                        format!(
+                            "the ARM endpoint's TLS certificate is not trusted (for the sandbox's --tls, set \
+                             LINKGUARD_ARM_CA_CERT to its CA certificate): {}",
+                            super::credential::error_chain(error)
+                        ),
+                    ));
+                }
                 Err(error) if matches!(error.kind(), ErrorKind::Io | ErrorKind::Connection) => {
                     tracing::debug!(attempts, error = %error, "ARM request failed in transport; will retry");
                     None
@@ -189,7 +239,10 @@ impl Policy for ArmRetryPolicy {
                     Err(error) => Err(Error::with_error(
                         error.kind().clone(),
                         error,
-                        format!("gave up after {attempts} attempts in {:.1?}: {why}", start.elapsed()),
+                        format!(
+                            "gave up after {attempts} attempts in {:.1?}: {why}",
+                            start.elapsed()
+                        ),
                     )),
                 }
             };
@@ -201,7 +254,10 @@ impl Policy for ArmRetryPolicy {
             if Instant::now() + wait > deadline {
                 return give_up(
                     outcome,
-                    format!("the next wait of {wait:.1?} would pass the deadline of {:?}", self.settings.total_deadline),
+                    format!(
+                        "the next wait of {wait:.1?} would pass the deadline of {:?}",
+                        self.settings.total_deadline
+                    ),
                 );
             }
             tokio::time::sleep(wait).await;
@@ -222,11 +278,20 @@ mod tests {
         };
         for _ in 0..50 {
             let d1 = s.backoff(1);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100), "{d1:?}");
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
             let d3 = s.backoff(3);
-            assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
             let d10 = s.backoff(10);
-            assert!(d10 >= Duration::from_millis(500) && d10 <= Duration::from_millis(1000), "{d10:?}");
+            assert!(
+                d10 >= Duration::from_millis(500) && d10 <= Duration::from_millis(1000),
+                "{d10:?}"
+            );
             assert!(s.backoff(u32::MAX) <= Duration::from_millis(1000));
         }
         // Jitter actually varies.
@@ -254,7 +319,10 @@ mod tests {
         let later = OffsetDateTime::now_utc() + azure_core::time::Duration::seconds(5);
         h.insert(RETRY_AFTER, azure_core::time::to_rfc7231(&later));
         let d = retry_after(&h).unwrap();
-        assert!(d <= Duration::from_secs(5) && d >= Duration::from_secs(3), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(5) && d >= Duration::from_secs(3),
+            "{d:?}"
+        );
 
         let mut h = Headers::new();
         h.insert(RETRY_AFTER, "Thu, 01 Jan 1970 00:00:00 GMT");
@@ -274,9 +342,15 @@ mod tests {
     #[test]
     fn an_empty_bucket_is_any_remaining_header_at_zero() {
         let mut h = Headers::new();
-        h.insert(HeaderName::from_static("x-ms-ratelimit-remaining-subscription-reads"), "249");
+        h.insert(
+            HeaderName::from_static("x-ms-ratelimit-remaining-subscription-reads"),
+            "249",
+        );
         assert!(!bucket_empty(&h));
-        h.insert(HeaderName::from_static("x-ms-ratelimit-remaining-subscription-writes"), "0");
+        h.insert(
+            HeaderName::from_static("x-ms-ratelimit-remaining-subscription-writes"),
+            "0",
+        );
         assert!(bucket_empty(&h));
     }
 }
