@@ -830,6 +830,29 @@ async fn delete_polls_location_until_204() {
 }
 
 #[tokio::test]
+async fn delete_without_a_monitor_polls_the_resource_until_it_is_gone() {
+    let still_there = example_body("acr-2025-11-01.PrivateEndpointConnectionGet.json", "200");
+    let fake =
+        start_fake(move |_| vec![reply(202), reply(200).json(&still_there), reply(404)]).await;
+    let c = client(&fake);
+    c.delete_connection(&id(CONNECTION)).await.unwrap();
+    let seen = fake.seen();
+    let calls: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.target.as_str()))
+        .collect();
+    let target = format!("{CONNECTION}?api-version=2025-11-01");
+    assert_eq!(
+        calls,
+        vec![
+            ("DELETE", target.as_str()),
+            ("GET", target.as_str()),
+            ("GET", target.as_str())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn delete_of_a_connection_already_gone_succeeds() {
     for status in [200, 204, 404] {
         let fake = start_fake(move |_| vec![reply(status)]).await;
