@@ -13,3 +13,4 @@ pub mod plan;
 pub mod policy;
 pub mod report;
 pub mod sim;
+pub mod adapters;
