@@ -68,12 +68,18 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption instance memory (MB).')
 param instanceMemoryMB int = 2048
 
+@minValue(1)
+@maxValue(30)
 @description('Event Grid delivery attempts before dead-lettering.')
 param maxDeliveryAttempts int = 10
 
+@minValue(1)
+@maxValue(1440)
 @description('Event Grid event time to live (minutes); after it the next ScheduledAudit covers the change anyway.')
 param eventTimeToLiveInMinutes int = 360
 
+@minValue(30)
+@maxValue(730)
 @description('Log Analytics retention (days).')
 param logRetentionDays int = 90
 
@@ -81,50 +87,12 @@ param tags object = {
   application: 'linkguard'
 }
 
-// The ARM actions linkguard performs: src/arm/operations.rs (OPERATIONS, permissions()).
-// tests/infra_role.rs holds these two lists against permissions(false) and permissions(true).
-var linkguardRequiredActions = [
-  'Microsoft.Resources/subscriptions/read'
-  'Microsoft.ContainerRegistry/registries/read'
-  'Microsoft.ContainerRegistry/registries/write'
-  'Microsoft.ContainerRegistry/registries/operationStatuses/read'
-  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/read'
-  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/write'
-  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete'
-  'Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read'
-  'Microsoft.ContainerRegistry/registries/privateLinkResources/read'
-]
-var linkguardOptionalActions = [
-  'Microsoft.Network/privateEndpoints/read'
-]
-
 var identityName = '${baseName}-id'
-var roleName = 'linkguard registry network governor (${subscription().subscriptionId})'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: resourceGroupName
   location: location
   tags: tags
-}
-
-resource linkguardRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'linkguard-role', baseName)
-  properties: {
-    roleName: roleName
-    description: 'Exactly the ARM actions linkguard performs (src/arm/operations.rs): read registries and their private endpoint connections, approve/reject/delete connections, patch network posture, poll long-running operations, list subscriptions.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: includePrivateEndpointRead ? concat(linkguardRequiredActions, linkguardOptionalActions) : linkguardRequiredActions
-        notActions: []
-        dataActions: []
-        notDataActions: []
-      }
-    ]
-    assignableScopes: [
-      subscription().id
-    ]
-  }
 }
 
 module app 'modules/app.bicep' = {
@@ -164,15 +132,12 @@ module events 'modules/events.bicep' = {
   }
 }
 
-// The governed scope is this subscription: the identity holds the custom role here and nothing else
-// at subscription level.
-resource linkguardRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(subscription().id, linkguardRole.id, resourceGroupName, identityName)
-  properties: {
-    roleDefinitionId: linkguardRole.id
+// The governed scope is this subscription: linkguard's identity holds the custom role here.
+module role 'modules/role.bicep' = {
+  name: 'linkguard-role'
+  params: {
     principalId: app.outputs.identityPrincipalId
-    principalType: 'ServicePrincipal'
-    description: 'linkguard: govern ACR private endpoint connections and network posture'
+    includePrivateEndpointRead: includePrivateEndpointRead
   }
 }
 
@@ -181,4 +146,4 @@ output functionAppId string = app.outputs.functionAppId
 output identityClientId string = app.outputs.identityClientId
 output reportsContainerUrl string = app.outputs.reportsContainerUrl
 output deploymentContainerUrl string = app.outputs.deploymentContainerUrl
-output roleDefinitionId string = linkguardRole.id
+output roleDefinitionId string = role.outputs.roleDefinitionId
