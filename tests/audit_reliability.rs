@@ -1,6 +1,11 @@
 //! The engine against the ARM-compatible sandbox through the real ARM client over HTTP: request
 //! budgets, throttling, outages, failed long-running operations, races (issue 3).
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod engine_support;
 
@@ -52,7 +57,11 @@ async fn audit_costs_list_pages_plus_one_reread_write_and_polls_per_change() {
         "ceil(N / page size) list calls"
     );
     // One re-read before each write, and the long-running operation's final GET after it.
-    assert_eq!(stats.count("get-connection"), 2 * n as u64, "one re-read and one final GET per change");
+    assert_eq!(
+        stats.count("get-connection"),
+        2 * n as u64,
+        "one re-read and one final GET per change"
+    );
     // The policy names no subscription: they are listed once.
     assert_eq!(stats.count("list-subscriptions"), 1);
     assert_eq!(
@@ -92,7 +101,11 @@ async fn a_second_audit_changes_nothing() {
     assert!(again.report.actions.is_empty());
     let stats = sim.requests();
     assert_eq!(
-        (stats.total, stats.count("list-subscriptions"), stats.count("list-registries")),
+        (
+            stats.total,
+            stats.count("list-subscriptions"),
+            stats.count("list-registries")
+        ),
         (2, 1, 1),
         "a converged estate costs one list call"
     );

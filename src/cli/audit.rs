@@ -24,7 +24,11 @@ pub struct AuditArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// ARM base URL (the sandbox, or a sovereign cloud).
-    #[arg(long, env = "LINKGUARD_ARM_ENDPOINT", default_value = "https://management.azure.com")]
+    #[arg(
+        long,
+        env = "LINKGUARD_ARM_ENDPOINT",
+        default_value = "https://management.azure.com"
+    )]
     pub arm_endpoint: String,
     /// managed-identity | workload-identity | azure-cli | client-secret | static
     #[arg(long, env = "LINKGUARD_CREDENTIAL", default_value = "azure-cli")]
@@ -45,7 +49,11 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Ok(p) => Arc::new(p),
         Err(e) => return bad_input(e),
     };
-    let settings = ArmSettings { endpoint: args.arm_endpoint.clone(), credential: args.credential.clone(), ca_cert: args.arm_ca_cert.clone() };
+    let settings = ArmSettings {
+        endpoint: args.arm_endpoint.clone(),
+        credential: args.credential.clone(),
+        ca_cert: args.arm_ca_cert.clone(),
+    };
     let client = match adapters::arm_client(&settings, &ProcessEnv) {
         Ok(c) => c,
         Err(e) => return bad_input(e),
@@ -54,7 +62,15 @@ pub async fn run(args: AuditArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    let engine = Engine::new(adapters::resources(client), policy, EngineOptions { concurrency: args.concurrency, dry_run: args.dry_run, trigger: Trigger::Cli });
+    let engine = Engine::new(
+        adapters::resources(client),
+        policy,
+        EngineOptions {
+            concurrency: args.concurrency,
+            dry_run: args.dry_run,
+            trigger: Trigger::Cli,
+        },
+    );
     let result = engine.audit().await;
     finish(result, sink.as_ref()).await
 }
@@ -84,5 +100,9 @@ fn exit_code(report: &Report, registries_read: usize) -> u8 {
     }
     let failed = report.totals.failed > 0 || !report.errors.is_empty();
     let attention = report.needs_attention.iter().any(|a| a.severity != "info");
-    if failed || attention || !report.complete { exit::ATTENTION } else { exit::OK }
+    if failed || attention || !report.complete {
+        exit::ATTENTION
+    } else {
+        exit::OK
+    }
 }

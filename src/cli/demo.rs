@@ -47,7 +47,9 @@ pub async fn run(args: DemoArgs) -> ExitCode {
     let estate_text = match &args.estate {
         Some(p) => match std::fs::read_to_string(p) {
             Ok(t) => t,
-            Err(e) => return bad_input(format!("{}: cannot read the estate file: {e}", p.display())),
+            Err(e) => {
+                return bad_input(format!("{}: cannot read the estate file: {e}", p.display()));
+            }
         },
         None => SAMPLE_ESTATE.to_string(),
     };
@@ -63,12 +65,27 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         Ok(v) => v,
         Err(e) => return bad_input(format!("estate: not valid JSON: {e}")),
     };
-    let sim = match Sandbox::start(estate, SimOptions { retry_after_secs: 0, ..SimOptions::default() }).await {
+    let sim = match Sandbox::start(
+        estate,
+        SimOptions {
+            retry_after_secs: 0,
+            ..SimOptions::default()
+        },
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    eprintln!("sandbox: ARM-compatible sandbox at {} (seeded with the sample estate)", sim.endpoint());
-    let settings = ArmSettings { endpoint: sim.endpoint().to_string(), credential: "static".into(), ca_cert: None };
+    eprintln!(
+        "sandbox: ARM-compatible sandbox at {} (seeded with the sample estate)",
+        sim.endpoint()
+    );
+    let settings = ArmSettings {
+        endpoint: sim.endpoint().to_string(),
+        credential: "static".into(),
+        ca_cert: None,
+    };
     let client = match adapters::arm_client(&settings, &DemoEnv) {
         Ok(c) => c,
         Err(e) => return bad_input(e),
@@ -77,12 +94,24 @@ pub async fn run(args: DemoArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return bad_input(e),
     };
-    let engine = Engine::new(adapters::resources(client), policy, EngineOptions { dry_run: args.dry_run, trigger: Trigger::Cli, ..EngineOptions::default() });
+    let engine = Engine::new(
+        adapters::resources(client),
+        policy,
+        EngineOptions {
+            dry_run: args.dry_run,
+            trigger: Trigger::Cli,
+            ..EngineOptions::default()
+        },
+    );
     let result = engine.audit().await;
     let code = super::audit::finish(result, sink.as_ref()).await;
     let stats = sim.requests();
     eprintln!("sandbox: served {} ARM requests", stats.total);
     sim.shutdown().await;
     // The demo's findings are expected: exit 0 unless the run itself failed.
-    if code == ExitCode::from(exit::FAILED) { code } else { ExitCode::SUCCESS }
+    if code == ExitCode::from(exit::FAILED) {
+        code
+    } else {
+        ExitCode::SUCCESS
+    }
 }
