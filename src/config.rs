@@ -8,7 +8,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+pub use crate::arm::credential::CredentialKind;
 use crate::events::TopicAllowList;
+pub use crate::report::sink::ReportDestination;
 
 pub const POLICY: &str = "LINKGUARD_POLICY";
 pub const ARM_ENDPOINT: &str = "LINKGUARD_ARM_ENDPOINT";
@@ -61,71 +63,6 @@ impl fmt::Display for PolicyLocation {
     }
 }
 
-/// Where reports go (`LINKGUARD_REPORTS`), classified; the report sink makes the final check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ReportsLocation {
-    Directory(PathBuf),
-    /// A blob container URL (may carry a SAS token).
-    BlobContainerUrl(Secret),
-    /// A storage connection string (carries the account key).
-    ConnectionString(Secret),
-}
-
-impl ReportsLocation {
-    /// The setting as written (secret included), for the report sink to parse.
-    pub fn raw(&self) -> String {
-        match self {
-            ReportsLocation::Directory(p) => p.display().to_string(),
-            ReportsLocation::BlobContainerUrl(s) | ReportsLocation::ConnectionString(s) => {
-                s.expose().to_string()
-            }
-        }
-    }
-}
-
-impl fmt::Display for ReportsLocation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReportsLocation::Directory(p) => write!(f, "directory {}", p.display()),
-            ReportsLocation::BlobContainerUrl(u) => {
-                write!(f, "blob container {}", redact_url(u.expose()))
-            }
-            ReportsLocation::ConnectionString(_) => f.write_str("storage connection string"),
-        }
-    }
-}
-
-/// `LINKGUARD_CREDENTIAL`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CredentialKind {
-    #[default]
-    ManagedIdentity,
-    WorkloadIdentity,
-    AzureCli,
-    ClientSecret,
-    /// `LINKGUARD_STATIC_TOKEN` (sandbox only).
-    Static,
-}
-
-impl CredentialKind {
-    pub const ALL: [CredentialKind; 5] = [
-        CredentialKind::ManagedIdentity,
-        CredentialKind::WorkloadIdentity,
-        CredentialKind::AzureCli,
-        CredentialKind::ClientSecret,
-        CredentialKind::Static,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CredentialKind::ManagedIdentity => "managed-identity",
-            CredentialKind::WorkloadIdentity => "workload-identity",
-            CredentialKind::AzureCli => "azure-cli",
-            CredentialKind::ClientSecret => "client-secret",
-            CredentialKind::Static => "static",
-        }
-    }
-}
-
 /// Every setting of DESIGN 3.0, validated.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -137,7 +74,8 @@ pub struct Settings {
     pub static_token: Option<Secret>,
     /// An existing PEM file holding at least one certificate.
     pub arm_ca_cert: Option<PathBuf>,
-    pub reports: ReportsLocation,
+    /// Parsed by the report sink's own parser (the one place that knows the forms).
+    pub reports: ReportDestination,
     pub event_topics: TopicAllowList,
     /// A six-field NCRONTAB expression (checked; the Functions host does the scheduling).
     pub audit_schedule: String,
@@ -281,7 +219,7 @@ fn is_url(v: &str) -> bool {
 
 /// `scheme://host/path` without query (SAS) or credentials, for messages and logs.
 pub fn redact_url(raw: &str) -> String {
-    match reqwest::Url::parse(raw.trim()) {
+    match url::Url::parse(raw.trim()) {
         Ok(mut u) => {
             let had_query = u.query().is_some();
             u.set_query(None);
@@ -312,7 +250,7 @@ fn parse_policy(v: Option<String>) -> Result<PolicyLocation, SettingError> {
     };
     let v = v.trim();
     if is_url(v) {
-        let url = reqwest::Url::parse(v).map_err(|e| SettingError {
+        let url = url::Url::parse(v).map_err(|e| SettingError {
             key: POLICY,
             message: format!(
                 "`{}` is not a valid URL ({e}); give a file path or an https blob URL",
@@ -341,7 +279,7 @@ fn parse_endpoint(v: Option<String>) -> Result<String, SettingError> {
         key: ARM_ENDPOINT,
         message,
     };
-    let url = reqwest::Url::parse(v.trim()).map_err(|e| {
+    let url = url::Url::parse(v.trim()).map_err(|e| {
         err(format!(
             "`{}` is not a URL ({e}); use e.g. https://management.azure.com or the sandbox's endpoint",
             v.trim()
@@ -364,6 +302,18 @@ fn parse_endpoint(v: Option<String>) -> Result<String, SettingError> {
             "the URL must not carry user credentials; use LINKGUARD_CREDENTIAL".into(),
         ));
     }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if url.scheme() == "http" && !loopback {
+        return Err(err(format!(
+            "`{}` is plain http on a host that is not loopback: the token would travel in clear text; use https (for the sandbox: `linkguard sim --tls` and LINKGUARD_ARM_CA_CERT)",
+            v.trim()
+        )));
+    }
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
@@ -371,16 +321,13 @@ fn parse_credential(v: Option<String>) -> Result<CredentialKind, SettingError> {
     let Some(v) = v else {
         return Ok(CredentialKind::default());
     };
-    CredentialKind::ALL
-        .into_iter()
-        .find(|k| k.as_str().eq_ignore_ascii_case(v.trim()))
-        .ok_or_else(|| SettingError {
-            key: CREDENTIAL,
-            message: format!(
-                "`{}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, static",
-                v.trim()
-            ),
-        })
+    v.parse().map_err(|_| SettingError {
+        key: CREDENTIAL,
+        message: format!(
+            "`{}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, static",
+            v.trim()
+        ),
+    })
 }
 
 fn parse_ca_cert(v: Option<String>) -> Result<Option<PathBuf>, SettingError> {
@@ -405,53 +352,12 @@ fn parse_ca_cert(v: Option<String>) -> Result<Option<PathBuf>, SettingError> {
     Ok(Some(path))
 }
 
-fn parse_reports(v: Option<String>) -> Result<ReportsLocation, SettingError> {
-    let Some(v) = v else {
-        return Ok(ReportsLocation::Directory(PathBuf::from(DEFAULT_REPORTS)));
-    };
-    let v = v.trim();
-    let err = |message: String| SettingError {
+fn parse_reports(v: Option<String>) -> Result<ReportDestination, SettingError> {
+    let v = v.unwrap_or_else(|| DEFAULT_REPORTS.to_string());
+    ReportDestination::parse(&v).map_err(|e| SettingError {
         key: REPORTS,
-        message,
-    };
-    if is_url(v) {
-        let url = reqwest::Url::parse(v).map_err(|e| {
-            err(format!(
-                "`{}` is not a valid URL ({e}); give a directory, a blob container URL or a storage connection string",
-                redact_url(v)
-            ))
-        })?;
-        let container = url.path().trim_matches('/');
-        if container.is_empty() {
-            return Err(err(format!(
-                "`{}` names no container; add it to the path, e.g. https://account.blob.core.windows.net/linkguard-reports",
-                redact_url(v)
-            )));
-        }
-        return Ok(ReportsLocation::BlobContainerUrl(Secret::new(v)));
-    }
-    let lower = v.to_ascii_lowercase();
-    let looks_like_connection_string = v.contains(';') && v.contains('=')
-        || lower.starts_with("usedevelopmentstorage=")
-        || lower.starts_with("defaultendpointsprotocol=")
-        || lower.starts_with("accountname=")
-        || lower.starts_with("blobendpoint=");
-    if looks_like_connection_string {
-        let has = |k: &str| {
-            v.split(';').any(|part| {
-                part.split_once('=')
-                    .is_some_and(|(name, val)| name.trim().eq_ignore_ascii_case(k) && !val.trim().is_empty())
-            })
-        };
-        let dev = lower.contains("usedevelopmentstorage=true");
-        if !dev && !(has("AccountName") && has("AccountKey")) && !has("SharedAccessSignature") {
-            return Err(err(
-                "the storage connection string needs AccountName and AccountKey (or SharedAccessSignature, or UseDevelopmentStorage=true); copy it from the storage account's Access keys".into(),
-            ));
-        }
-        return Ok(ReportsLocation::ConnectionString(Secret::new(v)));
-    }
-    Ok(ReportsLocation::Directory(PathBuf::from(v)))
+        message: e.problem,
+    })
 }
 
 fn parse_topics(v: Option<String>) -> Result<TopicAllowList, SettingError> {
@@ -515,9 +421,8 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.arm_endpoint, DEFAULT_ARM_ENDPOINT);
         assert_eq!(s.credential, CredentialKind::ManagedIdentity);
-        assert_eq!(
-            s.reports,
-            ReportsLocation::Directory(PathBuf::from(DEFAULT_REPORTS))
+        assert!(
+            matches!(&s.reports, ReportDestination::Directory(p) if p == &PathBuf::from(DEFAULT_REPORTS))
         );
         assert!(s.event_topics.is_empty());
         assert_eq!(s.audit_schedule, DEFAULT_AUDIT_SCHEDULE);
@@ -542,7 +447,7 @@ mod tests {
             (AUDIT_SCHEDULE, "0 */5 * * *"),
             (ARM_CA_CERT, "/nonexistent/ca.pem"),
             (EVENT_TOPICS, "/subscriptions/a /subscriptions/b"),
-            (REPORTS, "AccountName=x;EndpointSuffix=core.windows.net"),
+            (REPORTS, "ftp://example.com/reports"),
             (POLICY, "http://example.com/policy.toml"),
         ])
         .unwrap_err();
@@ -575,32 +480,19 @@ mod tests {
     }
 
     #[test]
-    fn reports_are_classified_and_secrets_stay_hidden() {
+    fn reports_use_the_sink_parser_and_secrets_stay_hidden() {
         let s = settings(&[(
             REPORTS,
             "https://acct.blob.core.windows.net/linkguard-reports?sv=2024&sig=SECRETSIG",
         )])
         .unwrap();
-        assert!(matches!(s.reports, ReportsLocation::BlobContainerUrl(_)));
-        let shown = s.reports.to_string();
-        assert!(!shown.contains("SECRETSIG"), "{shown}");
+        assert!(matches!(s.reports, ReportDestination::Blob(_)));
+        assert!(!s.reports.to_string().contains("SECRETSIG"));
         assert!(!format!("{s:?}").contains("SECRETSIG"));
-        let s = settings(&[(
-            REPORTS,
-            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=S3CRET==;EndpointSuffix=core.windows.net",
-        )])
-        .unwrap();
-        assert!(matches!(s.reports, ReportsLocation::ConnectionString(_)));
-        assert!(!s.reports.to_string().contains("S3CRET"));
-        let s = settings(&[(REPORTS, "UseDevelopmentStorage=true")]).unwrap();
-        assert!(matches!(s.reports, ReportsLocation::ConnectionString(_)));
-        let e = settings(&[(REPORTS, "https://acct.blob.core.windows.net/")]).unwrap_err();
-        assert!(e.to_string().contains("names no container"));
+        let e = settings(&[(REPORTS, "https://acct.blob.core.windows.net/a/b")]).unwrap_err();
+        assert!(e.names(REPORTS) && e.to_string().contains("below a container"), "{e}");
         let s = settings(&[(REPORTS, "/var/reports")]).unwrap();
-        assert_eq!(
-            s.reports,
-            ReportsLocation::Directory(PathBuf::from("/var/reports"))
-        );
+        assert!(matches!(s.reports, ReportDestination::Directory(p) if p == PathBuf::from("/var/reports")));
     }
 
     #[test]
@@ -617,6 +509,9 @@ mod tests {
                 .unwrap_err()
                 .names(ARM_ENDPOINT)
         );
+        let e = settings(&[(ARM_ENDPOINT, "http://arm.example.com")]).unwrap_err();
+        assert!(e.to_string().contains("clear text"), "{e}");
+        assert!(settings(&[(ARM_ENDPOINT, "http://localhost:1234")]).is_ok());
     }
 
     #[test]
@@ -688,9 +583,6 @@ mod tests {
         };
         let s = Settings::from_lookup(overlay(&overrides, base)).unwrap();
         assert_eq!(s.arm_endpoint, "http://127.0.0.1:1");
-        assert_eq!(
-            s.reports,
-            ReportsLocation::Directory(PathBuf::from("/from/env"))
-        );
+        assert!(matches!(&s.reports, ReportDestination::Directory(p) if p == &PathBuf::from("/from/env")));
     }
 }

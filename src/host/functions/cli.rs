@@ -13,10 +13,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use super::server::{self, FUNCTIONS};
-use super::state::{AppState, HandlerOptions, PolicySource, ReportStore};
+use azure_core::credentials::TokenCredential;
+
+use super::state::{AppState, HandlerOptions, PolicySource, ReportStore, SinkStore};
+use crate::arm::{ArmClient, ArmClientOptions, EnvSource, credential_from_config};
 use crate::config::{self, PolicyLocation, SettingError, Settings};
 use crate::engine::Resources;
 use crate::policy::Policy;
+use crate::report::sink::BlobSinkOptions;
 
 /// Set by the Functions host: the port to listen on (127.0.0.1 only).
 pub const PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
@@ -118,14 +122,14 @@ pub async fn run_cli(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let resources = match build_resources(&prepared.settings) {
+    let (resources, credential) = match build_resources(&prepared.settings, config::process_env) {
         Ok(r) => r,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let reports = match build_report_store(&prepared.settings) {
+    let reports = match build_report_store(&prepared.settings, credential) {
         Ok(r) => r,
         Err(message) => {
             eprintln!("error: {message}");
@@ -192,14 +196,52 @@ fn init_tracing() {
         .try_init();
 }
 
-/// The ARM client behind the `Resources` port.
-fn build_resources(_settings: &Settings) -> Result<Arc<dyn Resources>, String> {
-    Err("the ARM client is not part of this build yet (branch wt/arm); `serve` cannot reach ARM".into())
+/// Settings read through a lookup, for the credential builder.
+struct Lookup<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> EnvSource for Lookup<F> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// The ARM client behind the `Resources` port, and the token credential (also used by a blob sink
+/// addressed by URL alone).
+pub fn build_resources(
+    settings: &Settings,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(Arc<dyn Resources>, Arc<dyn TokenCredential>), String> {
+    let credential = credential_from_config(settings.credential, &Lookup(lookup))
+        .map_err(|e| format!("{}: {e}", config::CREDENTIAL))?;
+    let ca_certificate_pem = match &settings.arm_ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            format!("{}: cannot read {}: {e}", config::ARM_CA_CERT, path.display())
+        })?),
+        None => None,
+    };
+    let client = ArmClient::new(
+        Arc::clone(&credential),
+        ArmClientOptions {
+            endpoint: settings.arm_endpoint.clone(),
+            ca_certificate_pem,
+            ..ArmClientOptions::default()
+        },
+    )
+    .map_err(|e| format!("{}: {e}", config::ARM_ENDPOINT))?;
+    Ok((Arc::new(client), credential))
 }
 
 /// The report sink behind `ReportStore`.
-fn build_report_store(_settings: &Settings) -> Result<Arc<dyn ReportStore>, String> {
-    Err("report sinks are not part of this build yet (branch wt/report)".into())
+pub fn build_report_store(
+    settings: &Settings,
+    credential: Arc<dyn TokenCredential>,
+) -> Result<Arc<dyn ReportStore>, String> {
+    let sink = settings
+        .reports
+        .clone()
+        .into_sink(Some(credential), BlobSinkOptions::default())
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(SinkStore(sink)))
 }
 
 #[cfg(test)]

@@ -22,4 +22,6 @@ pub mod webhook;
 pub use cli::{ServeArgs, run_cli};
 pub use dedupe::Dedupe;
 pub use server::{FUNCTIONS, MAX_BODY_BYTES, router, serve};
-pub use state::{AppState, HandlerOptions, PolicyFailure, PolicySource, ReportStore, ReportStoreError};
+pub use state::{
+    AppState, HandlerOptions, PolicyFailure, PolicySource, ReportStore, ReportStoreError, SinkStore,
+};

@@ -14,6 +14,7 @@ use crate::engine::report_builder::ReportBuilder;
 use crate::engine::{Engine, EngineOptions, Resources};
 use crate::events::TopicAllowList;
 use crate::policy::Policy;
+use crate::report::sink::{ObjectKind, ReportSink};
 use crate::report::{Report, RunMode, Trigger};
 
 /// Where reports are written. Implemented over the report sinks; tests use their own.
@@ -27,6 +28,24 @@ pub trait ReportStore: Send + Sync {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct ReportStoreError(pub String);
+
+/// A report sink (directory or blob container) as a `ReportStore`.
+#[derive(Clone, Debug)]
+pub struct SinkStore(pub Arc<dyn ReportSink>);
+
+#[async_trait]
+impl ReportStore for SinkStore {
+    async fn store(&self, report: &Report) -> Result<String, ReportStoreError> {
+        let stored = self
+            .0
+            .store(report)
+            .await
+            .map_err(|e| ReportStoreError(e.to_string()))?;
+        Ok(stored
+            .location(ObjectKind::Json)
+            .map_or_else(|| self.0.location(), str::to_string))
+    }
+}
 
 /// Where the policy comes from. A file is re-read at every invocation, so a changed policy takes
 /// effect without a restart, and a broken one is caught (fail closed: no action, the report says why).
