@@ -88,7 +88,10 @@ pub fn prepare(
     if let Some(m) = lookup(memory).filter(|m| !m.trim().is_empty())
         && m.trim().parse::<i32>().is_err()
     {
-        problems.push(format!("{memory}: `{}` is not a number of megabytes", m.trim()));
+        problems.push(format!(
+            "{memory}: `{}` is not a number of megabytes",
+            m.trim()
+        ));
     }
     let settings = match Settings::from_lookup(&lookup) {
         Ok(s) => Some(s),
@@ -166,26 +169,35 @@ pub async fn serve(state: LambdaState) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// Why the Lambda host stopped: exit code 2 for configuration (nothing was served), 3 when the
+/// Runtime API loop ended with an error.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct LambdaExit {
+    pub code: u8,
+    pub message: String,
+}
+
 /// The `lambda` subcommand.
 pub async fn run_cli(args: LambdaArgs) -> ExitCode {
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => ExitCode::from(e.code),
+    }
+}
+
+/// `linkguard lambda` with its outcome: reads the process environment, serves until the Runtime
+/// API goes away. Errors are also logged and printed on stderr.
+pub async fn run(args: LambdaArgs) -> Result<(), LambdaExit> {
     init_tracing();
+    let fail = |code: u8, message: String| {
+        tracing::error!("{message}");
+        eprintln!("error: {message}");
+        LambdaExit { code, message }
+    };
     let lookup = config::process_env;
-    let prepared = match prepare(&args, lookup) {
-        Ok(p) => p,
-        Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
-    let (state, source) = match build_state(&prepared, &lookup) {
-        Ok(s) => s,
-        Err(message) => {
-            tracing::error!("{message}");
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
-    };
+    let prepared = prepare(&args, lookup).map_err(|m| fail(EXIT_BAD_INPUT, m))?;
+    let (state, source) = build_state(&prepared, &lookup).map_err(|m| fail(EXIT_BAD_INPUT, m))?;
     let s = &prepared.settings;
     tracing::info!(
         "linkguard {} Lambda host ready (policy {}, reports {}, ARM {}, credential {}{}, {} event topic(s))",
@@ -206,14 +218,12 @@ pub async fn run_cli(args: LambdaArgs) -> ExitCode {
             "LINKGUARD_EVENT_TOPICS is empty: every Event Grid event is ignored; only scheduled and operator audits act"
         );
     }
-    match serve(state).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!("the Lambda Runtime API loop ended: {e}");
-            eprintln!("error: the Lambda Runtime API loop ended: {e}");
-            ExitCode::from(EXIT_FAILED)
-        }
-    }
+    serve(state).await.map_err(|e| {
+        fail(
+            EXIT_FAILED,
+            format!("the Lambda Runtime API loop ended: {e}"),
+        )
+    })
 }
 
 /// Lambda's advanced logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines,
@@ -275,7 +285,10 @@ mod tests {
         let mut env = base(&policy);
         env.retain(|(k, _)| *k != config::WEBHOOK_SECRET);
         let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        assert!(e.contains("LINKGUARD_WEBHOOK_SECRET: not set") && e.contains("refuses to start"), "{e}");
+        assert!(
+            e.contains("LINKGUARD_WEBHOOK_SECRET: not set") && e.contains("refuses to start"),
+            "{e}"
+        );
 
         let mut env = base(&policy);
         env.push((config::WEBHOOK_SECRET, "  ".into()));
@@ -287,7 +300,10 @@ mod tests {
         env.retain(|(k, _)| *k != config::WEBHOOK_SECRET);
         env.push((config::WEBHOOK_SECRET, "short-secret".into()));
         let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        assert!(e.contains("too short (12 characters)") && !e.contains("short-secret"), "{e}");
+        assert!(
+            e.contains("too short (12 characters)") && !e.contains("short-secret"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -301,22 +317,41 @@ mod tests {
         env.retain(|(k, _)| *k != "AWS_LAMBDA_FUNCTION_VERSION");
         env.push((config::CREDENTIAL, "password".into()));
         let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        for needle in ["AWS_LAMBDA_FUNCTION_VERSION: not set", "`lots` is not a number", "LINKGUARD_CREDENTIAL"] {
+        for needle in [
+            "AWS_LAMBDA_FUNCTION_VERSION: not set",
+            "`lots` is not a number",
+            "LINKGUARD_CREDENTIAL",
+        ] {
             assert!(e.contains(needle), "{needle} missing from {e}");
         }
         // The policy is checked once the settings are readable; a flag overrides the variable.
         let env = base(&bad);
         let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        assert!(e.contains("LINKGUARD_POLICY: ") && e.contains("bad.toml:2"), "{e}");
+        assert!(
+            e.contains("LINKGUARD_POLICY: ") && e.contains("bad.toml:2"),
+            "{e}"
+        );
         let good = dir.path().join("good.toml");
         std::fs::write(&good, "version = 1\n").unwrap();
-        let args = LambdaArgs { policy: Some(good.clone()), ..LambdaArgs::default() };
-        assert_eq!(prepare(&args, lookup(base(&bad))).unwrap().policy_path, good);
-        let url = vec![(config::POLICY, "https://a.blob.core.windows.net/c/p.toml?sig=SECRET".to_string())];
+        let args = LambdaArgs {
+            policy: Some(good.clone()),
+            ..LambdaArgs::default()
+        };
+        assert_eq!(
+            prepare(&args, lookup(base(&bad))).unwrap().policy_path,
+            good
+        );
+        let url = vec![(
+            config::POLICY,
+            "https://a.blob.core.windows.net/c/p.toml?sig=SECRET".to_string(),
+        )];
         let mut env = base(&good);
         env.retain(|(k, _)| *k != config::POLICY);
         env.extend(url);
         let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        assert!(e.contains("not supported by the Lambda host") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.contains("not supported by the Lambda host") && !e.contains("SECRET"),
+            "{e}"
+        );
     }
 }

@@ -5,7 +5,9 @@
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::http::header::{CONTENT_TYPE, HeaderName};
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
-use aws_lambda_events::lambda_function_urls::{LambdaFunctionUrlRequest, LambdaFunctionUrlResponse};
+use aws_lambda_events::lambda_function_urls::{
+    LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
+};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -32,17 +34,32 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     /// Reads a Function URL request, or else an API Gateway v2 HTTP request.
+    /// The two shapes are the same payload format 2.0; only API Gateway has a `stage`.
     pub fn from_value(value: Value) -> Result<Self, String> {
-        let url_error = match serde_json::from_value::<LambdaFunctionUrlRequest>(value.clone()) {
-            Ok(r) => return Ok(Self::from_function_url(r)),
+        let api_gateway = value
+            .get("requestContext")
+            .is_some_and(|c| c.get("stage").is_some());
+        let as_url = |v: Value| serde_json::from_value::<LambdaFunctionUrlRequest>(v);
+        let as_api = |v: Value| serde_json::from_value::<ApiGatewayV2httpRequest>(v);
+        let first = if api_gateway {
+            as_api(value.clone()).map(Self::from_api_gateway)
+        } else {
+            as_url(value.clone()).map(Self::from_function_url)
+        };
+        let first_error = match first {
+            Ok(r) => return Ok(r),
             Err(e) => e,
         };
-        match serde_json::from_value::<ApiGatewayV2httpRequest>(value) {
-            Ok(r) => Ok(Self::from_api_gateway(r)),
-            Err(e) => Err(format!(
-                "an HTTP request (it has requestContext.http) that is neither a Function URL request ({url_error}) nor an API Gateway v2 request ({e})"
-            )),
-        }
+        let second = if api_gateway {
+            as_url(value).map(Self::from_function_url)
+        } else {
+            as_api(value).map(Self::from_api_gateway)
+        };
+        second.map_err(|e| {
+            format!(
+                "an HTTP request (it has requestContext.http) that reads neither as a Function URL nor as an API Gateway v2 request: {first_error}; {e}"
+            )
+        })
     }
 
     fn from_function_url(r: LambdaFunctionUrlRequest) -> Self {
@@ -211,8 +228,12 @@ mod tests {
 
     #[test]
     fn reads_function_url_requests() {
-        let r = HttpRequest::from_value(function_url(Some("{}"), false, "code=a%2Bb&x=1&code=second"))
-            .unwrap();
+        let r = HttpRequest::from_value(function_url(
+            Some("{}"),
+            false,
+            "code=a%2Bb&x=1&code=second",
+        ))
+        .unwrap();
         assert_eq!(r.source, Source::FunctionUrl);
         assert_eq!(r.method, "POST");
         assert_eq!(r.query("code"), Some("a+b"));
@@ -241,7 +262,10 @@ mod tests {
         .unwrap();
         assert_eq!(v["statusCode"], 401);
         assert_eq!(v["headers"]["content-type"], "application/json");
-        assert_eq!(v["headers"]["webhook-allowed-origin"], "eventgrid.azure.net");
+        assert_eq!(
+            v["headers"]["webhook-allowed-origin"],
+            "eventgrid.azure.net"
+        );
         assert_eq!(v["isBase64Encoded"], false);
         let body: Value = serde_json::from_str(v["body"].as_str().unwrap()).unwrap();
         assert_eq!(body["error"]["code"], "WrongSecret");

@@ -129,15 +129,29 @@ mod tests {
         }
         let scheduler = json!({"detail-type": "Scheduled Event", "source": "aws.scheduler",
             "time": "<aws.scheduler.scheduled-time>", "detail": {}});
-        assert!(matches!(Invocation::classify(scheduler), Invocation::Schedule(s) if s.source == "aws.scheduler"));
+        assert!(
+            matches!(Invocation::classify(scheduler), Invocation::Schedule(s) if s.source == "aws.scheduler")
+        );
         let ec2 = json!({"detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "detail": {}});
-        assert!(matches!(Invocation::classify(ec2), Invocation::OtherEventBridge { .. }));
-        assert!(matches!(Invocation::classify(json!({"action": "audit"})), Invocation::Operator(_)));
-        assert!(matches!(Invocation::classify(json!({"requestContext": {"http": 1}})), Invocation::BadHttp(_)));
+        assert!(matches!(
+            Invocation::classify(ec2),
+            Invocation::OtherEventBridge { .. }
+        ));
+        assert!(matches!(
+            Invocation::classify(json!({"action": "audit"})),
+            Invocation::Operator(_)
+        ));
+        assert!(matches!(
+            Invocation::classify(json!({"requestContext": {"http": 1}})),
+            Invocation::BadHttp(_)
+        ));
         match Invocation::classify(json!({"hello": 1})) {
             Invocation::Unknown(m) => assert!(m.contains("[hello]"), "{m}"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(Invocation::classify(json!([1])), Invocation::Unknown(_)));
+        assert!(matches!(
+            Invocation::classify(json!([1])),
+            Invocation::Unknown(_)
+        ));
     }
 }

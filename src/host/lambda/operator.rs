@@ -64,8 +64,9 @@ async fn audit(state: &LambdaState, request: Request) -> Result<Value, HandlerEr
     let scope = match &request.registry {
         None => Scope::Audit,
         Some(raw) => {
-            let id = ResourceId::parse(raw.trim())
-                .map_err(|e| HandlerError::invalid(format!("operator request, field `registry`: {e}")))?;
+            let id = ResourceId::parse(raw.trim()).map_err(|e| {
+                HandlerError::invalid(format!("operator request, field `registry`: {e}"))
+            })?;
             let Some(registry) = id.ancestor_of_type("Microsoft.ContainerRegistry", "registries")
             else {
                 return Err(HandlerError::invalid(format!(
@@ -80,7 +81,13 @@ async fn audit(state: &LambdaState, request: Request) -> Result<Value, HandlerEr
         "operator {}{}",
         match &scope {
             Scope::Audit => "audit of every governed registry".to_string(),
-            Scope::Registries(ids) => format!("reconciliation of {}", ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+            Scope::Registries(ids) => format!(
+                "reconciliation of {}",
+                ids.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         },
         if request.dry_run { " (dry run)" } else { "" }
     ));
@@ -100,15 +107,18 @@ async fn evaluate(state: &LambdaState, request: Request) -> Result<Value, Handle
     };
     let estate = Estate::from_value(estate)
         .map_err(|e| HandlerError::invalid(format!("operator request, field `estate`: {e}")))?;
-    let policy = match request.policy {
-        Some(text) => Arc::new(
-            Policy::parse("policy (from the request)", &text)
-                .map_err(|e| HandlerError::invalid(format!("operator request, field `policy`: {e}")))?,
-        ),
-        None => state.app.policy_source().load().await.map_err(|f| {
-            HandlerError::new("PolicyInvalid", format!("the deployed policy is not usable: {}", f.message))
-        })?,
-    };
+    let policy =
+        match request.policy {
+            Some(text) => Arc::new(Policy::parse("policy (from the request)", &text).map_err(
+                |e| HandlerError::invalid(format!("operator request, field `policy`: {e}")),
+            )?),
+            None => state.app.policy_source().load().await.map_err(|f| {
+                HandlerError::new(
+                    "PolicyInvalid",
+                    format!("the deployed policy is not usable: {}", f.message),
+                )
+            })?,
+        };
     let plan = evaluate_estate(&policy, &estate);
     Ok(json!({"needs_attention": plan.needs_attention(), "plan": plan}))
 }

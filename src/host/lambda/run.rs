@@ -40,7 +40,10 @@ pub async fn run(
             }
             return Err(HandlerError::new(
                 "PolicyInvalid",
-                format!("the policy is not usable, nothing was done: {}", failure.message),
+                format!(
+                    "the policy is not usable, nothing was done: {}",
+                    failure.message
+                ),
             ));
         }
     };
@@ -60,7 +63,10 @@ pub async fn run(
     let stored = app.reports().store(&result.report).await.map_err(|e| {
         HandlerError::new(
             "ReportNotStored",
-            format!("the report of run {} could not be stored: {e}", result.report.run.id),
+            format!(
+                "the report of run {} could not be stored: {e}",
+                result.report.run.id
+            ),
         )
     })?;
     log.info(format!("report stored: {stored}"));

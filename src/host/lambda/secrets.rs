@@ -111,7 +111,9 @@ pub enum FetchError {
         "the AWS Parameters and Secrets Lambda Extension is not reachable ({0}); add its layer to the function, or set AZURE_CLIENT_SECRET instead of {CLIENT_SECRET_ARN}"
     )]
     Unreachable(String),
-    #[error("the AWS Parameters and Secrets Lambda Extension answered HTTP {status} for {CLIENT_SECRET_ARN}: {message}")]
+    #[error(
+        "the AWS Parameters and Secrets Lambda Extension answered HTTP {status} for {CLIENT_SECRET_ARN}: {message}"
+    )]
     Status { status: u16, message: String },
     #[error("the secret named by {CLIENT_SECRET_ARN} is unusable: {0}")]
     Unusable(String),
@@ -144,9 +146,17 @@ impl ExtensionSecret {
         })?;
         let port = match env.var(EXTENSION_PORT) {
             None => DEFAULT_EXTENSION_PORT,
-            Some(p) => p.trim().parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-                format!("{EXTENSION_PORT}: `{}` is not a TCP port (1-65535)", p.trim())
-            })?,
+            Some(p) => p
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "{EXTENSION_PORT}: `{}` is not a TCP port (1-65535)",
+                        p.trim()
+                    )
+                })?,
         };
         if !arn.starts_with("arn:") {
             return Err(format!(
@@ -284,9 +294,14 @@ mod tests {
                             .get("x-aws-parameters-secrets-token")
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
-                        seen.lock().unwrap().push((q.get("secretId").cloned(), token.clone()));
+                        seen.lock()
+                            .unwrap()
+                            .push((q.get("secretId").cloned(), token.clone()));
                         if token.as_deref() != Some("session-token") {
-                            return (StatusCode::UNAUTHORIZED, "missing or wrong token".to_string());
+                            return (
+                                StatusCode::UNAUTHORIZED,
+                                "missing or wrong token".to_string(),
+                            );
                         }
                         (answer.0, answer.1.to_string())
                     },
@@ -299,7 +314,8 @@ mod tests {
         (port, seen)
     }
 
-    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stack/azure-client-secret-AbCdEf";
+    const ARN: &str =
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stack/azure-client-secret-AbCdEf";
 
     #[tokio::test]
     async fn reads_the_secret_string_with_the_session_token() {
@@ -317,13 +333,23 @@ mod tests {
         );
         let wrong = ExtensionSecret::new(port, ARN, Secret::new("other")).unwrap();
         let e = wrong.fetch(&reqwest::Client::new()).await.unwrap_err();
-        assert_eq!(e, FetchError::Status { status: 401, message: "missing or wrong token".into() });
+        assert_eq!(
+            e,
+            FetchError::Status {
+                status: 401,
+                message: "missing or wrong token".into()
+            }
+        );
         assert!(!e.is_transient());
     }
 
     #[tokio::test]
     async fn failures_are_classified_and_never_echo_the_answer() {
-        let (port, _) = fake_extension((StatusCode::BAD_REQUEST, "not ready to serve traffic, please wait")).await;
+        let (port, _) = fake_extension((
+            StatusCode::BAD_REQUEST,
+            "not ready to serve traffic, please wait",
+        ))
+        .await;
         let source = ExtensionSecret::new(port, ARN, Secret::new("session-token")).unwrap();
         let e = source.fetch(&reqwest::Client::new()).await.unwrap_err();
         assert!(e.is_transient(), "{e}");
@@ -336,7 +362,14 @@ mod tests {
 
         let (port, _) = fake_extension((StatusCode::OK, r#"{"SecretBinary":"AAAA"}"#)).await;
         let source = ExtensionSecret::new(port, ARN, Secret::new("session-token")).unwrap();
-        assert!(source.fetch(&reqwest::Client::new()).await.unwrap_err().to_string().contains("SecretString"));
+        assert!(
+            source
+                .fetch(&reqwest::Client::new())
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("SecretString")
+        );
 
         // Nothing listening: transient, and the message says how to fix the deployment.
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -348,8 +381,10 @@ mod tests {
     }
 
     fn settings(pairs: &[(&str, &str)]) -> (Settings, impl Fn(&str) -> Option<String> + use<>) {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
         let lookup = move |k: &str| map.get(k).cloned();
         (Settings::from_lookup(&lookup).unwrap(), lookup)
     }
@@ -360,22 +395,60 @@ mod tests {
     #[test]
     fn picks_the_extension_only_for_a_client_secret_given_by_arn() {
         let cs = ("LINKGUARD_CREDENTIAL", "client-secret");
-        let (s, l) = settings(&[cs, TENANT, CLIENT, (CLIENT_SECRET_ARN, ARN), (SESSION_TOKEN, "t")]);
-        assert_eq!(credential(&s, &l).unwrap().1, CredentialSource::SecretsManagerExtension);
+        let (s, l) = settings(&[
+            cs,
+            TENANT,
+            CLIENT,
+            (CLIENT_SECRET_ARN, ARN),
+            (SESSION_TOKEN, "t"),
+        ]);
+        assert_eq!(
+            credential(&s, &l).unwrap().1,
+            CredentialSource::SecretsManagerExtension
+        );
         // A secret in the environment wins over the ARN.
-        let (s, l) = settings(&[cs, TENANT, CLIENT, (CLIENT_SECRET_ARN, ARN), (CLIENT_SECRET, "x")]);
+        let (s, l) = settings(&[
+            cs,
+            TENANT,
+            CLIENT,
+            (CLIENT_SECRET_ARN, ARN),
+            (CLIENT_SECRET, "x"),
+        ]);
         assert_eq!(credential(&s, &l).unwrap().1, CredentialSource::Settings);
         // The ARN route checks what it needs at start.
         let (s, l) = settings(&[cs, TENANT, CLIENT, (CLIENT_SECRET_ARN, ARN)]);
         assert!(credential(&s, &l).err().unwrap().contains(SESSION_TOKEN));
         let (s, l) = settings(&[cs, CLIENT, (CLIENT_SECRET_ARN, ARN), (SESSION_TOKEN, "t")]);
-        assert!(credential(&s, &l).err().unwrap().contains("AZURE_TENANT_ID"));
-        let (s, l) = settings(&[cs, TENANT, CLIENT, (CLIENT_SECRET_ARN, "my-secret"), (SESSION_TOKEN, "t")]);
+        assert!(
+            credential(&s, &l)
+                .err()
+                .unwrap()
+                .contains("AZURE_TENANT_ID")
+        );
+        let (s, l) = settings(&[
+            cs,
+            TENANT,
+            CLIENT,
+            (CLIENT_SECRET_ARN, "my-secret"),
+            (SESSION_TOKEN, "t"),
+        ]);
         assert!(credential(&s, &l).err().unwrap().contains("is not an ARN"));
-        let (s, l) = settings(&[cs, TENANT, CLIENT, (CLIENT_SECRET_ARN, ARN), (SESSION_TOKEN, "t"), (EXTENSION_PORT, "x")]);
+        let (s, l) = settings(&[
+            cs,
+            TENANT,
+            CLIENT,
+            (CLIENT_SECRET_ARN, ARN),
+            (SESSION_TOKEN, "t"),
+            (EXTENSION_PORT, "x"),
+        ]);
         assert!(credential(&s, &l).err().unwrap().contains(EXTENSION_PORT));
         // Without any secret the message points at the ARN route too.
         let (s, l) = settings(&[cs, TENANT, CLIENT]);
-        assert!(credential(&s, &l).err().unwrap().contains(CLIENT_SECRET_ARN));
+        assert!(
+            credential(&s, &l)
+                .err()
+                .unwrap()
+                .contains(CLIENT_SECRET_ARN)
+        );
     }
 }

@@ -82,7 +82,9 @@ async fn deliver(state: &LambdaState, request: &HttpRequest) -> HttpReply {
             return HttpReply::error(
                 400,
                 "NotJson",
-                format!("the body is not JSON ({e}): Event Grid delivers an event or an array of events as JSON"),
+                format!(
+                    "the body is not JSON ({e}): Event Grid delivers an event or an array of events as JSON"
+                ),
             );
         }
     };
@@ -116,12 +118,22 @@ async fn deliver(state: &LambdaState, request: &HttpRequest) -> HttpReply {
         let reasons: Vec<String> = batch
             .malformed
             .iter()
-            .map(|m| format!("#{} ({}): {}", m.index, m.id.as_deref().unwrap_or("no id"), m.reason))
+            .map(|m| {
+                format!(
+                    "#{} ({}): {}",
+                    m.index,
+                    m.id.as_deref().unwrap_or("no id"),
+                    m.reason
+                )
+            })
             .collect();
         return HttpReply::error(
             400,
             "NoUsableEvent",
-            format!("no event in the delivery can be read: {}", reasons.join("; ")),
+            format!(
+                "no event in the delivery can be read: {}",
+                reasons.join("; ")
+            ),
         );
     }
     let mut log = InvocationLog::new();
