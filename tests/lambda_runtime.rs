@@ -333,12 +333,17 @@ fn scheduled_event_audits_the_sandbox() {
 }
 
 /// A wrong or missing secret is refused with 401 before the body is read: even a malformed body
-/// gets 401, and the sandbox sees no ARM call.
+/// gets 401, and the sandbox sees no ARM call. Logging at TRACE (where `lambda_runtime` prints raw
+/// events) still never shows the secret; one good delivery makes sure it was in a logged event.
 #[test]
 fn wrong_or_missing_secret_is_401_and_nothing_else_happens() {
+    let setup = Setup {
+        env: vec![("AWS_LAMBDA_LOG_LEVEL", Some("trace".into()))],
+        ..Setup::default()
+    };
     with_lambda(
         rusty_fork_test_name!(wrong_or_missing_secret_is_401_and_nothing_else_happens),
-        Setup::default(),
+        setup,
         |l| {
             let event =
                 connection_write_event("5c1b4a7e-0000-4000-8000-000000000002", PENDING_CONN);
@@ -393,6 +398,14 @@ fn wrong_or_missing_secret_is_401_and_nothing_else_happens() {
                     ["status"],
                 "Pending"
             );
+            // The right secret still works; the event carrying it went through TRACE logging.
+            let (status, reply) = l.http(&good).http();
+            assert_eq!(
+                (status, reply["status"].as_str()),
+                (200, Some("reconciled")),
+                "{reply}"
+            );
+            assert!(l.output().contains("TRACE"), "TRACE logging was not on");
         },
     );
 }

@@ -228,9 +228,12 @@ pub async fn run(args: LambdaArgs) -> Result<(), LambdaExit> {
 
 /// Lambda's advanced logging controls: `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines,
 /// `AWS_LAMBDA_LOG_LEVEL` (else `LINKGUARD_LOG`, else `RUST_LOG`, else `info`) for the level. No
-/// timestamps: CloudWatch stamps every line.
+/// timestamps: CloudWatch stamps every line. `lambda_runtime` logs every raw event at TRACE level,
+/// and a Function URL event carries the webhook secret in its query string: those lines are
+/// dropped whatever the level.
 fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{EnvFilter, filter_fn};
+    use tracing_subscriber::prelude::*;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let level = var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|| var("LINKGUARD_LOG"))
@@ -238,8 +241,10 @@ fn init_tracing() {
         .unwrap_or_else(|| "info".into())
         .to_ascii_lowercase();
     let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let no_raw_events = filter_fn(|meta| {
+        !(*meta.level() == tracing::Level::TRACE && meta.target().starts_with("lambda_runtime"))
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
         .without_time()
         .with_ansi(false)
@@ -247,9 +252,13 @@ fn init_tracing() {
     let json = var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
     // A subscriber set by the embedder stays.
     let _ = if json {
-        builder.json().try_init()
+        tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter).with_filter(no_raw_events))
+            .try_init()
     } else {
-        builder.try_init()
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter).with_filter(no_raw_events))
+            .try_init()
     };
 }
 
