@@ -1,6 +1,11 @@
 //! The Azure Blob sink against a real Azurite (npm, pinned; started by the tests on free ports).
 //! Blobs are read back with an independently signed account SAS, not through the sink.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support_azurite/mod.rs"]
 mod support_azurite;
@@ -13,9 +18,12 @@ use std::time::{Duration, Instant};
 use azure_core::http::Url;
 use azure_storage_blob::BlobContainerClient;
 use futures::TryStreamExt as _;
-use linkguard::report::sink::layout::{CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, CONTENT_TYPE_MARKDOWN};
+use linkguard::report::sink::layout::{
+    CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, CONTENT_TYPE_MARKDOWN,
+};
 use linkguard::report::sink::{
-    BlobSinkOptions, ObjectKind, ReportDestination, ReportSink, SinkError, StoredReport, WriteOutcome,
+    BlobSinkOptions, ObjectKind, ReportDestination, ReportSink, SinkError, StoredReport,
+    WriteOutcome,
 };
 use linkguard::report::{Report, render};
 use support_azurite::{ACCOUNT_KEY, Azurite, Ports};
@@ -27,7 +35,10 @@ fn quick() -> BlobSinkOptions {
 }
 
 fn sink_for(setting: &str) -> Arc<dyn ReportSink> {
-    ReportDestination::parse(setting).unwrap().into_sink(None, quick()).unwrap()
+    ReportDestination::parse(setting)
+        .unwrap()
+        .into_sink(None, quick())
+        .unwrap()
 }
 
 /// A reader for the container that signs with an account SAS (not the sink's Shared Key policy).
@@ -38,7 +49,11 @@ fn reader(azurite: &Azurite, container: &str) -> BlobContainerClient {
 }
 
 async fn read_blob(container: &BlobContainerClient, name: &str) -> (Vec<u8>, String) {
-    let response = container.blob_client(name).download(None).await.unwrap_or_else(|e| panic!("download {name}: {e}"));
+    let response = container
+        .blob_client(name)
+        .download(None)
+        .await
+        .unwrap_or_else(|e| panic!("download {name}: {e}"));
     let content_type = response.properties.content_type.clone().unwrap_or_default();
     let body = response.body.collect().await.unwrap();
     (body.to_vec(), content_type)
@@ -67,9 +82,21 @@ fn report(id: &str, started: &str, finished: &str) -> Report {
 
 async fn assert_stored_exactly(container: &BlobContainerClient, r: &Report, stored: &StoredReport) {
     let expected = [
-        (ObjectKind::Json, render::to_json(r).into_bytes(), CONTENT_TYPE_JSON),
-        (ObjectKind::Markdown, render::markdown::render(r).into_bytes(), CONTENT_TYPE_MARKDOWN),
-        (ObjectKind::Html, render::html::render(r).into_bytes(), CONTENT_TYPE_HTML),
+        (
+            ObjectKind::Json,
+            render::to_json(r).into_bytes(),
+            CONTENT_TYPE_JSON,
+        ),
+        (
+            ObjectKind::Markdown,
+            render::markdown::render(r).into_bytes(),
+            CONTENT_TYPE_MARKDOWN,
+        ),
+        (
+            ObjectKind::Html,
+            render::html::render(r).into_bytes(),
+            CONTENT_TYPE_HTML,
+        ),
     ];
     for (kind, bytes, content_type) in expected {
         let object = stored.object(kind).unwrap();
@@ -83,9 +110,17 @@ async fn assert_stored_exactly(container: &BlobContainerClient, r: &Report, stor
 async fn stores_every_rendering_byte_identical_with_content_types() {
     let azurite = Azurite::start();
     let sink = sink_for(&azurite.connection_string());
-    assert_eq!(sink.location(), format!("{}/linkguard-reports", azurite.blob_endpoint()));
+    assert_eq!(
+        sink.location(),
+        format!("{}/linkguard-reports", azurite.blob_endpoint())
+    );
     // complete: false (a registry could not be read): still written.
-    let r = reports::sample("20261125T100000Z-7f3a9c", "2026-11-25T10:00:00Z", "2026-11-25T10:02:13Z", false);
+    let r = reports::sample(
+        "20261125T100000Z-7f3a9c",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:02:13Z",
+        false,
+    );
 
     let stored = sink.store(&r).await.unwrap();
     let container = reader(&azurite, "linkguard-reports");
@@ -107,11 +142,29 @@ async fn stores_every_rendering_byte_identical_with_content_types() {
     assert_eq!(doc["complete"], false);
 
     let kinds: Vec<ObjectKind> = stored.objects.iter().map(|o| o.kind).collect();
-    assert_eq!(kinds, [ObjectKind::Json, ObjectKind::Markdown, ObjectKind::Html, ObjectKind::Latest]);
-    assert!(stored.objects.iter().all(|o| o.outcome == WriteOutcome::Created), "{:?}", stored.objects);
+    assert_eq!(
+        kinds,
+        [
+            ObjectKind::Json,
+            ObjectKind::Markdown,
+            ObjectKind::Html,
+            ObjectKind::Latest
+        ]
+    );
+    assert!(
+        stored
+            .objects
+            .iter()
+            .all(|o| o.outcome == WriteOutcome::Created),
+        "{:?}",
+        stored.objects
+    );
     assert_eq!(
         stored.location(ObjectKind::Json).unwrap(),
-        format!("{}/linkguard-reports/runs/2026/11/25/20261125T100000Z-7f3a9c.json", azurite.blob_endpoint())
+        format!(
+            "{}/linkguard-reports/runs/2026/11/25/20261125T100000Z-7f3a9c.json",
+            azurite.blob_endpoint()
+        )
     );
 }
 
@@ -122,35 +175,65 @@ async fn runs_never_overwrite_each_other_and_latest_is_the_newest() {
     let container = reader(&azurite, "linkguard-reports");
 
     // Two runs in the same second, distinct ids: both kept, latest.json names the one that finished last.
-    let a = report("20261125T100000Z-aaaa", "2026-11-25T10:00:00Z", "2026-11-25T10:00:40.250Z");
-    let b = report("20261125T100000Z-bbbb", "2026-11-25T10:00:00Z", "2026-11-25T10:00:40.750Z");
+    let a = report(
+        "20261125T100000Z-aaaa",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:00:40.250Z",
+    );
+    let b = report(
+        "20261125T100000Z-bbbb",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:00:40.750Z",
+    );
     sink.store(&a).await.unwrap();
     assert_eq!(latest_run_id(&container).await, a.run.id);
     let stored_b = sink.store(&b).await.unwrap();
-    assert_eq!(stored_b.object(ObjectKind::Latest).unwrap().outcome, WriteOutcome::Replaced);
+    assert_eq!(
+        stored_b.object(ObjectKind::Latest).unwrap().outcome,
+        WriteOutcome::Replaced
+    );
     assert_eq!(latest_run_id(&container).await, b.run.id);
     assert_eq!(list(&container).await.len(), 1 + 2 * 3);
 
     // The same run stored again (a retried invocation) is recognised, not rewritten.
     let again = sink.store(&b).await.unwrap();
-    assert!(again.objects[..3].iter().all(|o| o.outcome == WriteOutcome::AlreadyStored), "{:?}", again.objects);
+    assert!(
+        again.objects[..3]
+            .iter()
+            .all(|o| o.outcome == WriteOutcome::AlreadyStored),
+        "{:?}",
+        again.objects
+    );
 
     // The same run id with different content is refused; the stored blob is intact.
     let mut clash = a.clone();
     clash.needs_attention.pop();
     let err = sink.store(&clash).await.unwrap_err();
     assert!(matches!(err, SinkError::AlreadyExists { .. }), "{err:?}");
-    assert!(err.to_string().contains("20261125T100000Z-aaaa.json"), "{err}");
+    assert!(
+        err.to_string().contains("20261125T100000Z-aaaa.json"),
+        "{err}"
+    );
     let (json_a, _) = read_blob(&container, "runs/2026/11/25/20261125T100000Z-aaaa.json").await;
     assert_eq!(json_a, render::to_json(&a).into_bytes());
-    assert_eq!(latest_run_id(&container).await, b.run.id, "a refused store does not touch latest.json");
+    assert_eq!(
+        latest_run_id(&container).await,
+        b.run.id,
+        "a refused store does not touch latest.json"
+    );
 
     // An older run stored late keeps latest.json on the newer one.
-    let late = report("20261125T095000Z-cccc", "2026-11-25T09:50:00Z", "2026-11-25T09:51:00Z");
+    let late = report(
+        "20261125T095000Z-cccc",
+        "2026-11-25T09:50:00Z",
+        "2026-11-25T09:51:00Z",
+    );
     let stored = sink.store(&late).await.unwrap();
     assert_eq!(
         stored.object(ObjectKind::Latest).unwrap().outcome,
-        WriteOutcome::KeptNewer { run_id: b.run.id.clone() }
+        WriteOutcome::KeptNewer {
+            run_id: b.run.id.clone()
+        }
     );
     assert_eq!(latest_run_id(&container).await, b.run.id);
     assert_eq!(list(&container).await.len(), 1 + 3 * 3);
@@ -162,27 +245,63 @@ async fn storage_down_mid_run_fails_clearly_and_the_next_store_succeeds_after_re
     let ports = azurite.ports;
     let setting = azurite.connection_string();
     let sink = sink_for(&setting);
-    sink.store(&report("run-before-crash", "2026-11-25T10:00:00Z", "2026-11-25T10:01:00Z")).await.unwrap();
+    let sas = azurite.account_sas("b", "sco", "rwdlacu");
+    let sas_sink = sink_for(&format!(
+        "{}/linkguard-reports?{sas}",
+        azurite.blob_endpoint()
+    ));
+    sink.store(&report(
+        "run-before-crash",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:01:00Z",
+    ))
+    .await
+    .unwrap();
 
     azurite.kill();
-    let down = report("run-during-outage", "2026-11-25T10:05:00Z", "2026-11-25T10:06:00Z");
+    let down = report(
+        "run-during-outage",
+        "2026-11-25T10:05:00Z",
+        "2026-11-25T10:06:00Z",
+    );
     let started = Instant::now();
     let err = sink.store(&down).await.unwrap_err();
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(15), "retries are bounded by the options, took {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "retries are bounded by the options, took {took:?}"
+    );
     match &err {
-        SinkError::Storage { location, status, .. } => {
-            assert!(location.ends_with("/runs/2026/11/25/run-during-outage.json"), "{location}");
+        SinkError::Storage {
+            location, status, ..
+        } => {
+            assert!(
+                location.ends_with("/runs/2026/11/25/run-during-outage.json"),
+                "{location}"
+            );
             assert_eq!(*status, None, "no HTTP answer from a dead endpoint");
         }
         other => panic!("expected a storage error, got {other:?}"),
     }
     let message = err.to_string();
-    assert!(message.contains("retry policy expired") && message.contains("reachable"), "{message}");
+    assert!(
+        message.contains("retry policy expired") && message.contains("reachable"),
+        "{message}"
+    );
     assert!(!message.contains(ACCOUNT_KEY), "{message}");
+    // Transport errors quote the request URL; with a SAS its signature is redacted.
+    let sas_message = sas_sink.store(&down).await.unwrap_err().to_string();
+    let sig = sas.split("&sig=").nth(1).unwrap();
+    assert!(
+        sas_message.contains("sig=REDACTED") && !sas_message.contains(sig),
+        "{sas_message}"
+    );
 
     // A new Azurite on the same port (empty: in-memory); the sink recreates the container.
-    let azurite = Azurite::start_on(Ports { blob: ports.blob, ..Ports::EPHEMERAL });
+    let azurite = Azurite::start_on(Ports {
+        blob: ports.blob,
+        ..Ports::EPHEMERAL
+    });
     assert_eq!(azurite.ports.blob, ports.blob);
     let stored = sink.store(&down).await.unwrap();
     let container = reader(&azurite, "linkguard-reports");
@@ -207,28 +326,81 @@ async fn sas_url_destination_and_bad_credentials_never_leak_secrets() {
     // and neither the signature nor the SAS appear in the message.
     let sig = sas.split("&sig=").nth(1).unwrap().to_string();
     assert!(sas.contains("sp=rwdlacu"));
-    let forged = format!("{}/reports-sas?{}", azurite.blob_endpoint(), sas.replace("sp=rwdlacu", "sp=rwdlac"));
-    let err = sink_for(&forged).store(&report("run-forged", "2026-11-25T10:00:00Z", "2026-11-25T10:01:00Z")).await.unwrap_err();
+    let forged = format!(
+        "{}/reports-sas?{}",
+        azurite.blob_endpoint(),
+        sas.replace("sp=rwdlacu", "sp=rwdlac")
+    );
+    let err = sink_for(&forged)
+        .store(&report(
+            "run-forged",
+            "2026-11-25T10:00:00Z",
+            "2026-11-25T10:01:00Z",
+        ))
+        .await
+        .unwrap_err();
     let message = format!("{err} {err:?}");
-    assert!(matches!(err, SinkError::Storage { status: Some(403), .. }), "{message}");
-    let decoded_sig: String = url::form_urlencoded::parse(format!("sig={sig}").as_bytes()).next().unwrap().1.into_owned();
-    assert!(!message.contains(&sig) && !message.contains(&decoded_sig), "{message}");
+    assert!(
+        matches!(
+            err,
+            SinkError::Storage {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{message}"
+    );
+    let decoded_sig: String = url::form_urlencoded::parse(format!("sig={sig}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        !message.contains(&sig) && !message.contains(&decoded_sig),
+        "{message}"
+    );
 
     // A wrong account key: 403 AuthorizationFailure / AuthenticationFailed, key not shown.
     let wrong_key = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==";
     let setting = azurite.connection_string().replace(ACCOUNT_KEY, wrong_key);
     let err = sink_for(&setting).store(&r).await.unwrap_err();
     let message = format!("{err} {err:?}");
-    assert!(matches!(err, SinkError::Storage { status: Some(403), .. }), "{message}");
-    assert!(message.contains("AuthenticationFailed") || message.contains("AuthorizationFailure"), "{message}");
-    assert!(!message.contains(wrong_key) && !message.contains(ACCOUNT_KEY), "{message}");
+    assert!(
+        matches!(
+            err,
+            SinkError::Storage {
+                status: Some(403),
+                ..
+            }
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("AuthenticationFailed") || message.contains("AuthorizationFailure"),
+        "{message}"
+    );
+    assert!(
+        message.contains("check the account key or SAS"),
+        "{message}"
+    );
+    assert!(
+        !message.contains(wrong_key) && !message.contains(ACCOUNT_KEY),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn use_development_storage_reaches_azurite_on_its_default_port() {
     // `UseDevelopmentStorage=true` means http://127.0.0.1:10000 (the emulator's fixed address).
-    let azurite = Azurite::start_on(Ports { blob: 10000, ..Ports::EPHEMERAL });
-    let r = report("run-devstorage", "2026-11-25T10:00:00Z", "2026-11-25T10:01:00Z");
+    let azurite = Azurite::start_on(Ports {
+        blob: 10000,
+        ..Ports::EPHEMERAL
+    });
+    let r = report(
+        "run-devstorage",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:01:00Z",
+    );
     let sink = sink_for("UseDevelopmentStorage=true");
     let stored = sink.store(&r).await.unwrap();
     assert_stored_exactly(&reader(&azurite, "linkguard-reports"), &r, &stored).await;

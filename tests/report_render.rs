@@ -1,7 +1,12 @@
 //! Renderings of the report: the numbers a person reads are the report's numbers (HTML read back
 //! from headless Chromium's DOM), findings come most severe first, and hostile strings from the
 //! report never become markup, scripts, links, table cells or terminal escapes.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support_report/mod.rs"]
 mod support_report;
@@ -14,13 +19,20 @@ use support_report::reports::{self, HOSTILE_IMG, HOSTILE_MARKDOWN, HOSTILE_SCRIP
 use support_report::{chromium, schema};
 
 fn sample() -> Report {
-    reports::sample("20261125T100000Z-7f3a9c", "2026-11-25T10:00:00Z", "2026-11-25T10:02:13Z", false)
+    reports::sample(
+        "20261125T100000Z-7f3a9c",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:02:13Z",
+        false,
+    )
 }
 
 /// The integer inside the first element carrying `attr="key"` in a DOM dump.
 fn read_count(dom: &str, attr: &str, key: &str) -> u64 {
     let re = Regex::new(&format!(r#"{attr}="{key}"[^>]*>\s*(\d+)\s*<"#)).unwrap();
-    let caps = re.captures(dom).unwrap_or_else(|| panic!("no element with {attr}=\"{key}\" in the DOM"));
+    let caps = re
+        .captures(dom)
+        .unwrap_or_else(|| panic!("no element with {attr}=\"{key}\" in the DOM"));
     caps[1].parse().unwrap()
 }
 
@@ -50,42 +62,97 @@ fn html_counts_read_back_from_chromium_match_the_report() {
         ("errors", report.errors.len() as u64),
         ("arm_requests", report.run.arm_requests),
     ] {
-        assert_eq!(read_count(&dom, "data-total", key), expected, "data-total={key}");
+        assert_eq!(
+            read_count(&dom, "data-total", key),
+            expected,
+            "data-total={key}"
+        );
     }
     for severity in ["high", "medium", "low", "info"] {
-        let expected = report.needs_attention.iter().filter(|a| a.severity == severity).count() as u64;
+        let expected = report
+            .needs_attention
+            .iter()
+            .filter(|a| a.severity == severity)
+            .count() as u64;
         assert!(expected > 0, "the sample has a {severity} finding");
-        assert_eq!(read_count(&dom, "data-attention", severity), expected, "data-attention={severity}");
+        assert_eq!(
+            read_count(&dom, "data-attention", severity),
+            expected,
+            "data-attention={severity}"
+        );
     }
-    assert_eq!(read_count(&dom, "data-attention", "all"), report.needs_attention.len() as u64);
-    for outcome in [Outcome::Applied, Outcome::DryRun, Outcome::Skipped, Outcome::Failed] {
+    assert_eq!(
+        read_count(&dom, "data-attention", "all"),
+        report.needs_attention.len() as u64
+    );
+    for outcome in [
+        Outcome::Applied,
+        Outcome::DryRun,
+        Outcome::Skipped,
+        Outcome::Failed,
+    ] {
         let name = render::outcome_str(outcome);
-        let expected = report.actions.iter().filter(|a| a.outcome == outcome).count() as u64;
-        assert_eq!(read_count(&dom, "data-outcome", name), expected, "data-outcome={name}");
+        let expected = report
+            .actions
+            .iter()
+            .filter(|a| a.outcome == outcome)
+            .count() as u64;
+        assert_eq!(
+            read_count(&dom, "data-outcome", name),
+            expected,
+            "data-outcome={name}"
+        );
     }
 
     // Per-registry state counts, in the table and as chart bars.
+    let count_re = Regex::new(r#"data-count="(\d+)""#).unwrap();
     for r in &report.registries {
-        let row_re = Regex::new(&format!(r#"(?s)<tr data-registry="{}">(.*?)</tr>"#, regex::escape(&r.id))).unwrap();
-        let row = &row_re.captures(&dom).unwrap_or_else(|| panic!("no row for {}", r.id))[1];
+        let row_re = Regex::new(&format!(
+            r#"(?s)<tr data-registry="{}">(.*?)</tr>"#,
+            regex::escape(&r.id)
+        ))
+        .unwrap();
+        let row = &row_re
+            .captures(&dom)
+            .unwrap_or_else(|| panic!("no row for {}", r.id))[1];
         let s = &r.by_state;
-        for (state, n) in [("approved", s.approved), ("pending", s.pending), ("rejected", s.rejected), ("disconnected", s.disconnected), ("other", s.other)] {
+        for (state, n) in [
+            ("approved", s.approved),
+            ("pending", s.pending),
+            ("rejected", s.rejected),
+            ("disconnected", s.disconnected),
+            ("other", s.other),
+        ] {
             assert_eq!(read_count(row, "data-state", state), n, "{} {state}", r.id);
         }
-        let bars_re = Regex::new(&format!(r#"(?s)<g data-registry="{}">(.*?)</g>"#, regex::escape(&r.id))).unwrap();
-        let bars = &bars_re.captures(&dom).unwrap_or_else(|| panic!("no chart bars for {}", r.id))[1];
-        let bar_total: u64 = Regex::new(r#"data-count="(\d+)""#)
-            .unwrap()
+        let bars_re = Regex::new(&format!(
+            r#"(?s)<g data-registry="{}">(.*?)</g>"#,
+            regex::escape(&r.id)
+        ))
+        .unwrap();
+        let bars = &bars_re
+            .captures(&dom)
+            .unwrap_or_else(|| panic!("no chart bars for {}", r.id))[1];
+        let bar_total: u64 = count_re
             .captures_iter(bars)
             .map(|c| c[1].parse::<u64>().unwrap())
             .sum();
-        assert_eq!(bar_total, s.approved + s.pending + s.rejected + s.disconnected + s.other, "chart of {}", r.id);
+        assert_eq!(
+            bar_total,
+            s.approved + s.pending + s.rejected + s.disconnected + s.other,
+            "chart of {}",
+            r.id
+        );
     }
 
     // Incomplete run is flagged; the sort script ran (its CSP hash matched and it threw nothing).
     assert!(dom.contains(r#"data-complete="false""#));
     assert!(dom.contains("Incomplete run"));
-    assert_eq!(dom.matches(r#"data-sort-ready="true""#).count(), 3, "every sortable table got its script");
+    assert_eq!(
+        dom.matches(r#"data-sort-ready="true""#).count(),
+        3,
+        "every sortable table got its script"
+    );
 }
 
 #[test]
@@ -98,13 +165,27 @@ fn html_lists_findings_most_severe_first_without_javascript() {
         .map(|c| c[1].parse().unwrap())
         .collect();
     assert_eq!(ranks.len(), report.needs_attention.len());
-    assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "server-side order by severity: {ranks:?}");
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "server-side order by severity: {ranks:?}"
+    );
     // The report lists them unsorted, so the renderer did the sorting.
-    let given: Vec<&str> = report.needs_attention.iter().map(|a| a.severity.as_str()).collect();
-    assert_ne!(given.first(), Some(&"high"), "sample should not come pre-sorted: {given:?}");
+    let given: Vec<&str> = report
+        .needs_attention
+        .iter()
+        .map(|a| a.severity.as_str())
+        .collect();
+    assert_ne!(
+        given.first(),
+        Some(&"high"),
+        "sample should not come pre-sorted: {given:?}"
+    );
     // Self-contained: no external reference of any kind.
     for needle in ["src=\"http", "href=\"http", "url(", "@import", "<link"] {
-        assert!(!html.contains(needle), "external reference `{needle}` in the page");
+        assert!(
+            !html.contains(needle),
+            "external reference `{needle}` in the page"
+        );
     }
 }
 
@@ -112,24 +193,54 @@ fn html_lists_findings_most_severe_first_without_javascript() {
 fn html_escapes_hostile_strings_in_a_real_browser() {
     let report = reports::hostile();
     let html = render::html::render(&report);
-    for hostile in [HOSTILE_SCRIPT, HOSTILE_IMG, HOSTILE_TABLE, "<i>critical</i>"] {
-        assert!(!html.contains(hostile), "raw hostile string in HTML: {hostile}");
+    for hostile in [
+        HOSTILE_SCRIPT,
+        HOSTILE_IMG,
+        HOSTILE_TABLE,
+        "<i>critical</i>",
+    ] {
+        assert!(
+            !html.contains(hostile),
+            "raw hostile string in HTML: {hostile}"
+        );
     }
     let (_dir, page) = write_page(&html);
     let dom = chromium::dump_dom(&page);
     // The hostile text mentions data-pwned; only an executed script would set it as an attribute.
-    assert!(dom.contains("data-pwned"), "the hostile text is on the page");
-    assert!(!dom.contains("data-pwned=\""), "an injected script or handler ran");
-    let html_tag = Regex::new(r"<html[^>]*>").unwrap().find(&dom).unwrap().as_str().to_string();
+    assert!(
+        dom.contains("data-pwned"),
+        "the hostile text is on the page"
+    );
+    assert!(
+        !dom.contains("data-pwned=\""),
+        "an injected script or handler ran"
+    );
+    let html_tag = Regex::new(r"<html[^>]*>")
+        .unwrap()
+        .find(&dom)
+        .unwrap()
+        .as_str()
+        .to_string();
     assert_eq!(html_tag, r#"<html lang="en">"#);
-    assert_eq!(dom.matches("<script").count(), 1, "only the page's own script");
+    assert_eq!(
+        dom.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
     assert!(!dom.contains("<img"), "no injected element");
     assert!(!dom.contains("<h1 id=\"injected\""), "no injected element");
     assert!(!dom.contains("<i>"), "no injected element");
     // The hostile text is shown as text, and the page still has its structure and numbers.
     assert!(dom.contains("&lt;script&gt;document.documentElement.setAttribute"));
-    assert_eq!(read_count(&dom, "data-total", "pending"), report.totals.pending);
-    assert_eq!(dom.matches("<table").count(), 7, "no table was closed or opened by report text");
+    assert_eq!(
+        read_count(&dom, "data-total", "pending"),
+        report.totals.pending
+    );
+    assert_eq!(
+        dom.matches("<table").count(),
+        7,
+        "no table was closed or opened by report text"
+    );
 }
 
 /// Table rows of rendered Markdown as cell counts, and every HTML fragment/link it produced.
@@ -144,7 +255,8 @@ fn markdown_structure(md: &str) -> (Vec<usize>, Vec<String>, Vec<String>) {
             Event::Start(Tag::TableCell) => cells += 1,
             Event::End(TagEnd::TableRow) | Event::End(TagEnd::TableHead) => rows.push(cells),
             Event::Html(h) | Event::InlineHtml(h) => html.push(h.to_string()),
-            Event::Start(Tag::Link { dest_url, .. }) | Event::Start(Tag::Image { dest_url, .. }) => links.push(dest_url.to_string()),
+            Event::Start(Tag::Link { dest_url, .. })
+            | Event::Start(Tag::Image { dest_url, .. }) => links.push(dest_url.to_string()),
             _ => {}
         }
     }
@@ -155,7 +267,13 @@ fn markdown_structure(md: &str) -> (Vec<usize>, Vec<String>, Vec<String>) {
 fn markdown_has_the_sections_and_numbers_and_sorts_by_severity() {
     let report = sample();
     let md = render::markdown::render(&report);
-    for section in ["## Summary", "## Registries", "## Needs attention", "## Actions taken", "## Errors"] {
+    for section in [
+        "## Summary",
+        "## Registries",
+        "## Needs attention",
+        "## Actions taken",
+        "## Errors",
+    ] {
         assert!(md.contains(section), "missing {section}");
     }
     assert!(md.contains(&format!("| Pending | {} |", report.totals.pending)));
@@ -167,10 +285,18 @@ fn markdown_has_the_sections_and_numbers_and_sorts_by_severity() {
         .filter_map(|l| l.strip_prefix("| **"))
         .filter_map(|l| l.split("**").next())
         .collect();
-    assert_eq!(order, ["high", "high", "high", "medium", "medium", "medium", "low", "info"]);
+    assert_eq!(
+        order,
+        [
+            "high", "high", "high", "medium", "medium", "medium", "low", "info"
+        ]
+    );
     let (rows, html, _) = markdown_structure(&md);
     assert!(rows.iter().all(|&n| n > 0));
-    assert!(html.iter().all(|h| h == "<br>"), "only the renderer's own line breaks: {html:?}");
+    assert!(
+        html.iter().all(|h| h == "<br>"),
+        "only the renderer's own line breaks: {html:?}"
+    );
 }
 
 #[test]
@@ -178,14 +304,24 @@ fn markdown_escapes_hostile_strings() {
     let report = reports::hostile();
     let md = render::markdown::render(&report);
     let (rows, html, links) = markdown_structure(&md);
-    assert!(html.iter().all(|h| h == "<br>"), "hostile HTML got through: {html:?}");
-    assert_eq!(links, ["#errors"], "only the renderer's own link to the errors section");
+    assert!(
+        html.iter().all(|h| h == "<br>"),
+        "hostile HTML got through: {html:?}"
+    );
+    assert_eq!(
+        links,
+        ["#errors"],
+        "only the renderer's own link to the errors section"
+    );
     // Every row of a table has as many cells as its header: no `|` from the report split a cell.
     let tables = [2usize, 12, 6, 6, 2];
     let mut expected = Vec::new();
     expected.extend(std::iter::repeat_n(tables[0], 10));
     expected.extend(std::iter::repeat_n(tables[1], 1 + report.registries.len()));
-    expected.extend(std::iter::repeat_n(tables[2], 1 + report.needs_attention.len()));
+    expected.extend(std::iter::repeat_n(
+        tables[2],
+        1 + report.needs_attention.len(),
+    ));
     expected.extend(std::iter::repeat_n(tables[3], 1 + report.actions.len()));
     expected.extend(std::iter::repeat_n(tables[4], 1 + report.errors.len()));
     assert_eq!(rows, expected);
@@ -194,7 +330,15 @@ fn markdown_escapes_hostile_strings() {
     // The text itself survives, escaped.
     assert!(md.contains("\\[click\\]\\(javascript:alert\\(1\\)\\)"));
     let plain = pulldown_cmark_text(&md);
-    assert!(plain.contains(HOSTILE_MARKDOWN.split('`').next().unwrap().trim_start_matches("| ")));
+    assert!(
+        plain.contains(
+            HOSTILE_MARKDOWN
+                .split('`')
+                .next()
+                .unwrap()
+                .trim_start_matches("| ")
+        )
+    );
 }
 
 fn pulldown_cmark_text(md: &str) -> String {
@@ -211,10 +355,24 @@ fn pulldown_cmark_text(md: &str) -> String {
 fn text_summary_and_full_rendering() {
     let report = sample();
     let summary = render::text::summary(&report);
-    assert!(summary.starts_with("linkguard run 20261125T100000Z-7f3a9c (enforce, timer): INCOMPLETE\n"), "{summary}");
-    assert!(summary.contains("5 registries, 13 connections: 6 approved, 3 pending, 2 rejected, 1 disconnected"), "{summary}");
-    assert!(summary.contains("needs attention: 8 (3 high, 3 medium, 1 low, 1 info)"), "{summary}");
-    assert!(summary.contains("actions: 4 (1 applied, 1 dry-run, 1 skipped, 1 failed); errors: 2"), "{summary}");
+    assert!(
+        summary.starts_with("linkguard run 20261125T100000Z-7f3a9c (enforce, timer): INCOMPLETE\n"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "5 registries, 13 connections: 6 approved, 3 pending, 2 rejected, 1 disconnected"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("needs attention: 8 (3 high, 3 medium, 1 low, 1 info)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("actions: 4 (1 applied, 1 dry-run, 1 skipped, 1 failed); errors: 2"),
+        "{summary}"
+    );
 
     let full = render::text::render(&report);
     assert!(full.starts_with(&summary));
@@ -227,9 +385,15 @@ fn text_summary_and_full_rendering() {
 #[test]
 fn text_escapes_terminal_control_sequences() {
     let report = reports::hostile();
-    for out in [render::text::summary(&report), render::text::render(&report)] {
+    for out in [
+        render::text::summary(&report),
+        render::text::render(&report),
+    ] {
         assert!(!out.contains('\u{1b}'), "raw ESC in text output");
-        assert!(!out.contains('\u{202e}'), "raw bidi override in text output");
+        assert!(
+            !out.contains('\u{202e}'),
+            "raw bidi override in text output"
+        );
     }
     assert!(render::text::render(&report).contains("\\u{1b}[2J"));
 }
@@ -238,7 +402,11 @@ fn text_escapes_terminal_control_sequences() {
 fn every_format_is_deterministic() {
     let report = sample();
     for format in [Format::Json, Format::Text, Format::Markdown, Format::Html] {
-        assert_eq!(render::render(&report, format), render::render(&report, format), "{format}");
+        assert_eq!(
+            render::render(&report, format),
+            render::render(&report, format),
+            "{format}"
+        );
     }
     let json: Report = serde_json::from_str(&render::render(&report, Format::Json)).unwrap();
     assert_eq!(json, report);

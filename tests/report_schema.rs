@@ -1,5 +1,10 @@
 //! `schemas/report.schema.json` accepts the reports linkguard produces and rejects broken ones.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "support_report/mod.rs"]
 mod support_report;
@@ -9,13 +14,20 @@ use serde_json::{Value, json};
 use support_report::{reports, schema};
 
 fn produced() -> Value {
-    let r = reports::sample("20261125T100000Z-7f3a9c", "2026-11-25T10:00:00Z", "2026-11-25T10:02:13+00:00", false);
+    let r = reports::sample(
+        "20261125T100000Z-7f3a9c",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:02:13+00:00",
+        false,
+    );
     serde_json::from_str(&render::to_json(&r)).unwrap()
 }
 
 fn rejected_because(doc: &Value, needle: &str) {
     match schema::validate(doc) {
-        Ok(()) => panic!("schema accepted a broken report (expected an error mentioning {needle:?})"),
+        Ok(()) => {
+            panic!("schema accepted a broken report (expected an error mentioning {needle:?})")
+        }
         Err(errors) => assert!(
             errors.iter().any(|e| e.contains(needle)),
             "expected an error mentioning {needle:?}, got {errors:?}"
@@ -25,7 +37,12 @@ fn rejected_because(doc: &Value, needle: &str) {
 
 #[test]
 fn produced_reports_validate() {
-    let complete = reports::sample("run-a", "2026-11-25T10:00:00Z", "2026-11-25T10:01:00Z", true);
+    let complete = reports::sample(
+        "run-a",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:01:00Z",
+        true,
+    );
     schema::assert_valid(&complete);
     schema::validate(&produced()).unwrap();
     // An empty run (nothing governed) is a valid report too.
@@ -93,7 +110,12 @@ fn types_formats_and_rules_between_fields_are_checked() {
     rejected_because(&doc, "/run/id");
     // A failed action says why; an incomplete run lists what it could not read.
     let mut doc = produced();
-    let failed = doc["actions"].as_array().unwrap().iter().position(|a| a["outcome"] == "failed").unwrap();
+    let failed = doc["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|a| a["outcome"] == "failed")
+        .unwrap();
     doc["actions"][failed]["error"] = Value::Null;
     rejected_because(&doc, &format!("/actions/{failed}/error"));
     let mut doc = produced();

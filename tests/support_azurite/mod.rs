@@ -37,7 +37,11 @@ pub struct Ports {
 
 impl Ports {
     /// Ask Azurite to pick free ports (it supports port 0 and prints what it bound).
-    pub const EPHEMERAL: Ports = Ports { blob: 0, queue: 0, table: 0 };
+    pub const EPHEMERAL: Ports = Ports {
+        blob: 0,
+        queue: 0,
+        table: 0,
+    };
 }
 
 pub struct Azurite {
@@ -136,15 +140,28 @@ impl Azurite {
                 }
             }
         }
-        let ports = Ports { blob: blob.unwrap(), queue: queue.unwrap(), table: table.unwrap() };
+        let ports = Ports {
+            blob: blob.unwrap(),
+            queue: queue.unwrap(),
+            table: table.unwrap(),
+        };
         // Listening was announced; check the blob port answers before handing it out.
         let addr = SocketAddr::from(([127, 0, 0, 1], ports.blob));
         let until = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < until, "Azurite blob port {} announced but not answering", ports.blob);
+            assert!(
+                Instant::now() < until,
+                "Azurite blob port {} announced but not answering",
+                ports.blob
+            );
             thread::sleep(Duration::from_millis(50));
         }
-        Azurite { child: Some(child), ports, stderr, _workdir: workdir }
+        Azurite {
+            child: Some(child),
+            ports,
+            stderr,
+            _workdir: workdir,
+        }
     }
 
     /// `http://127.0.0.1:PORT/devstoreaccount1`

@@ -20,14 +20,19 @@ fn browser() -> String {
             return candidate.to_string();
         }
     }
-    panic!("headless Chromium is needed to check the HTML report and was not found: install it (`apt-get install -y chromium`)");
+    panic!(
+        "headless Chromium is needed to check the HTML report and was not found: install it (`apt-get install -y chromium`)"
+    );
 }
 
 /// Loads `page` (a local file) in headless Chromium, runs its scripts, and returns the serialized
 /// DOM (`--dump-dom`). Network is off (`--disable-background-networking`, no proxy use).
 pub fn dump_dom(page: &Path) -> String {
     let profile = tempfile::tempdir().expect("temp profile dir");
-    let url = format!("file://{}", page.canonicalize().expect("page path").display());
+    let url = format!(
+        "file://{}",
+        page.canonicalize().expect("page path").display()
+    );
     let mut child = Command::new(browser())
         .args([
             "--headless",
