@@ -12,18 +12,20 @@ mod support_azurite;
 #[path = "support_report/mod.rs"]
 mod support_report;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use azure_core::http::Url;
-use azure_storage_blob::BlobContainerClient;
+use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use azure_core::http::{ClientOptions, Transport, Url};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::TryStreamExt as _;
 use linkguard::report::sink::layout::{
     CONTENT_TYPE_HTML, CONTENT_TYPE_JSON, CONTENT_TYPE_MARKDOWN,
 };
 use linkguard::report::sink::{
-    BlobSinkOptions, ObjectKind, ReportDestination, ReportSink, SinkError, StoredReport,
-    WriteOutcome,
+    BlobAuth, BlobSinkOptions, BlobTarget, ObjectKind, ReportDestination, ReportSink, SinkError,
+    StoredReport, WriteOutcome,
 };
 use linkguard::report::{Report, render};
 use support_azurite::{ACCOUNT_KEY, Azurite, Ports};
@@ -404,4 +406,157 @@ async fn use_development_storage_reaches_azurite_on_its_default_port() {
     let sink = sink_for("UseDevelopmentStorage=true");
     let stored = sink.store(&r).await.unwrap();
     assert_stored_exactly(&reader(&azurite, "linkguard-reports"), &r, &stored).await;
+}
+
+/// Stands in for `ManagedIdentityCredential`: hands out an unsigned JWT that Azurite's
+/// `--oauth basic` accepts when audience, issuer and times are right.
+#[derive(Debug)]
+struct FakeEntraCredential {
+    audience: &'static str,
+    calls: AtomicUsize,
+    scopes: Mutex<Vec<String>>,
+}
+
+impl FakeEntraCredential {
+    fn new(audience: &'static str) -> Self {
+        Self {
+            audience,
+            calls: AtomicUsize::new(0),
+            scopes: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn jwt(&self) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let b64 = |v: serde_json::Value| azure_core::base64::encode_url_safe(v.to_string());
+        format!(
+            "{}.{}.{}",
+            b64(serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "linkguard-test"})),
+            b64(serde_json::json!({
+                "aud": self.audience,
+                "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+                "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+                "oid": "4d3c2b1a-0f9e-8d7c-6b5a-493827160504",
+                "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"
+            })),
+            azure_core::base64::encode_url_safe(b"unsigned")
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenCredential for FakeEntraCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _: Option<TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<AccessToken> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.scopes
+            .lock()
+            .unwrap()
+            .extend(scopes.iter().map(|s| s.to_string()));
+        Ok(AccessToken::new(
+            self.jwt(),
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+fn trusting(azurite: &Azurite) -> Transport {
+    let ca = reqwest::Certificate::from_pem(azurite.ca_pem().unwrap().as_bytes()).unwrap();
+    Transport::new(Arc::new(
+        reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap(),
+    ))
+}
+
+#[tokio::test]
+async fn entra_token_over_https_is_the_managed_identity_path() {
+    let azurite = Azurite::start_https();
+    let setting = format!("{}/reports-mi", azurite.blob_endpoint());
+    assert!(setting.starts_with("https://127.0.0.1:"));
+    let destination = ReportDestination::parse(&setting).unwrap();
+    assert!(matches!(
+        &destination,
+        ReportDestination::Blob(BlobTarget {
+            auth: BlobAuth::Token,
+            ..
+        })
+    ));
+
+    let credential = Arc::new(FakeEntraCredential::new("https://storage.azure.com"));
+    let options = BlobSinkOptions {
+        transport: Some(trusting(&azurite)),
+        ..quick()
+    };
+    let sink = destination
+        .into_sink(Some(credential.clone()), options)
+        .unwrap();
+    let r = report(
+        "run-managed-identity",
+        "2026-11-25T10:00:00Z",
+        "2026-11-25T10:01:00Z",
+    );
+    let stored = sink.store(&r).await.unwrap();
+    assert!(credential.calls.load(Ordering::SeqCst) >= 1);
+    assert!(
+        credential
+            .scopes
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s == "https://storage.azure.com/.default")
+    );
+
+    // Read back with the SDK's own bearer policy.
+    let reader_options = BlobContainerClientOptions {
+        client_options: ClientOptions {
+            transport: Some(trusting(&azurite)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let container = BlobContainerClient::new(
+        Url::parse(&setting).unwrap(),
+        Some(credential.clone()),
+        Some(reader_options),
+    )
+    .unwrap();
+    assert_stored_exactly(&container, &r, &stored).await;
+
+    // A token for another audience is refused, with a clear error and without the token.
+    let wrong = Arc::new(FakeEntraCredential::new("https://management.azure.com"));
+    let token = wrong.jwt();
+    let options = BlobSinkOptions {
+        transport: Some(trusting(&azurite)),
+        ..quick()
+    };
+    let sink = ReportDestination::parse(&setting)
+        .unwrap()
+        .into_sink(Some(wrong), options)
+        .unwrap();
+    let err = sink
+        .store(&report(
+            "run-wrong-aud",
+            "2026-11-25T10:00:00Z",
+            "2026-11-25T10:01:00Z",
+        ))
+        .await
+        .unwrap_err();
+    let message = format!("{err} {err:?}");
+    assert!(
+        matches!(
+            err,
+            SinkError::Storage {
+                status: Some(401 | 403),
+                ..
+            }
+        ),
+        "{message}"
+    );
+    let payload = token.split('.').nth(1).unwrap();
+    assert!(!message.contains(payload), "{message}");
 }

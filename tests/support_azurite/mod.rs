@@ -5,6 +5,9 @@
 //!
 //! Use from a test file: `#[path = "support_azurite/mod.rs"] mod support_azurite;`
 //!
+//! `Azurite::start_https()` serves https with a test CA (`ca_pem()`) and `--oauth basic`, so bearer
+//! tokens (the managed-identity code path) can be exercised; Azurite refuses bearer over http.
+//!
 //! If Azurite cannot start (no `node`, no `node_modules`), `Azurite::start` panics with what to do:
 //! tests that need it fail, never skip.
 #![allow(dead_code)]
@@ -47,6 +50,8 @@ impl Ports {
 pub struct Azurite {
     child: Option<Child>,
     pub ports: Ports,
+    /// PEM of the CA that signed the https certificate (https mode only).
+    ca_pem: Option<String>,
     stderr: Arc<Mutex<String>>,
     _workdir: tempfile::TempDir,
 }
@@ -70,6 +75,17 @@ impl Azurite {
 
     /// Starts Azurite on the given ports (0 = pick one), e.g. the ports of a stopped instance.
     pub fn start_on(ports: Ports) -> Self {
+        Self::launch(ports, false)
+    }
+
+    /// Starts Azurite on free ports over https (certificate for 127.0.0.1 from a fresh test CA)
+    /// with `--oauth basic`: bearer tokens are accepted when `aud`, `iss` and times are right
+    /// (the signature is not checked).
+    pub fn start_https() -> Self {
+        Self::launch(Ports::EPHEMERAL, true)
+    }
+
+    fn launch(ports: Ports, https: bool) -> Self {
         let script = azurite_js();
         if !script.exists() {
             panic!(
@@ -79,6 +95,24 @@ impl Azurite {
             );
         }
         let workdir = tempfile::tempdir().expect("temp dir for Azurite");
+        let mut tls_args: Vec<String> = Vec::new();
+        let ca_pem = if https {
+            let (ca_pem, cert_pem, key_pem) = test_certificates();
+            let cert = workdir.path().join("cert.pem");
+            let key = workdir.path().join("key.pem");
+            std::fs::write(&cert, cert_pem).expect("write cert.pem");
+            std::fs::write(&key, key_pem).expect("write key.pem");
+            tls_args.extend([
+                "--cert".into(),
+                cert.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+            ]);
+            tls_args.extend(["--oauth".into(), "basic".into()]);
+            Some(ca_pem)
+        } else {
+            None
+        };
         let mut child = Command::new("node")
             .arg(&script)
             .args(["--disableTelemetry", "--skipApiVersionCheck", "--loose", "--inMemoryPersistence", "--silent"])
@@ -86,6 +120,7 @@ impl Azurite {
             .args(["--blobPort", &ports.blob.to_string()])
             .args(["--queuePort", &ports.queue.to_string()])
             .args(["--tablePort", &ports.table.to_string()])
+            .args(&tls_args)
             .current_dir(workdir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -159,28 +194,51 @@ impl Azurite {
         Azurite {
             child: Some(child),
             ports,
+            ca_pem,
             stderr,
             _workdir: workdir,
         }
     }
 
-    /// `http://127.0.0.1:PORT/devstoreaccount1`
-    pub fn blob_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.ports.blob)
+    fn scheme(&self) -> &'static str {
+        if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
-    /// `http://127.0.0.1:PORT/devstoreaccount1`
+    /// `http(s)://127.0.0.1:PORT/devstoreaccount1`
+    pub fn blob_endpoint(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}/{ACCOUNT}",
+            self.scheme(),
+            self.ports.blob
+        )
+    }
+
+    /// `http(s)://127.0.0.1:PORT/devstoreaccount1`
     pub fn queue_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.ports.queue)
+        format!(
+            "{}://127.0.0.1:{}/{ACCOUNT}",
+            self.scheme(),
+            self.ports.queue
+        )
+    }
+
+    /// The CA certificate (PEM) to trust in https mode.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// A connection string with the well-known account key and this instance's endpoints.
     pub fn connection_string(&self) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={};QueueEndpoint={};TableEndpoint=http://127.0.0.1:{}/{ACCOUNT};",
+            "DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={};QueueEndpoint={};TableEndpoint={scheme}://127.0.0.1:{}/{ACCOUNT};",
             self.blob_endpoint(),
             self.queue_endpoint(),
-            self.ports.table
+            self.ports.table,
+            scheme = self.scheme()
         )
     }
 
@@ -222,6 +280,29 @@ impl Azurite {
     pub fn stderr(&self) -> String {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
+}
+
+/// (CA PEM, server certificate PEM for IP 127.0.0.1 signed by the CA, server key PEM).
+fn test_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "linkguard test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let key = KeyPair::generate().expect("server key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("server params");
+    params.subject_alt_names = vec![SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]))];
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    params.is_ca = IsCa::ExplicitNoCa;
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 impl Drop for Azurite {
