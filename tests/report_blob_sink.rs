@@ -241,6 +241,37 @@ async fn runs_never_overwrite_each_other_and_latest_is_the_newest() {
     assert_eq!(list(&container).await.len(), 1 + 3 * 3);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_stores_leave_the_newest_run_in_latest() {
+    let azurite = Azurite::start();
+    let sink = sink_for(&azurite.connection_string());
+    let runs: Vec<Report> = (0..8)
+        .map(|i| {
+            report(
+                &format!("run-concurrent-{i}"),
+                "2026-11-25T10:00:00Z",
+                &format!("2026-11-25T10:01:0{i}Z"),
+            )
+        })
+        .collect();
+    // latest.json exists (an older run), so every store below reads it and replaces it only if it
+    // still has the ETag just read (If-Match); all at once, oldest last.
+    sink.store(&report(
+        "run-earlier",
+        "2026-11-25T09:00:00Z",
+        "2026-11-25T09:01:00Z",
+    ))
+    .await
+    .unwrap();
+    let results = futures::future::join_all(runs.iter().rev().map(|r| sink.store(r))).await;
+    for result in results {
+        result.unwrap();
+    }
+    let container = reader(&azurite, "linkguard-reports");
+    assert_eq!(latest_run_id(&container).await, "run-concurrent-7");
+    assert_eq!(list(&container).await.len(), 1 + 9 * 3);
+}
+
 #[tokio::test]
 async fn storage_down_mid_run_fails_clearly_and_the_next_store_succeeds_after_restart() {
     let mut azurite = Azurite::start();

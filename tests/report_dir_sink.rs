@@ -230,3 +230,39 @@ async fn a_path_that_cannot_be_written_is_an_error_naming_it() {
     assert!(matches!(err, SinkError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("runs"), "{err}");
 }
+
+#[tokio::test]
+async fn concurrent_stores_leave_the_newest_run_in_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = std::sync::Arc::new(DirSink::new(dir.path()));
+    let runs: Vec<Report> = (0..8)
+        .map(|i| {
+            report(
+                &format!("run-concurrent-{i}"),
+                "2026-11-25T10:00:00Z",
+                &format!("2026-11-25T10:01:0{i}Z"),
+            )
+        })
+        .collect();
+    let tasks: Vec<_> = runs
+        .iter()
+        .rev()
+        .cloned()
+        .map(|r| {
+            let sink = sink.clone();
+            tokio::spawn(async move { sink.store(&r).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let latest: Report =
+        serde_json::from_slice(&std::fs::read(dir.path().join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest.run.id, "run-concurrent-7");
+    assert_eq!(
+        files(dir.path()).len(),
+        1 + 8 * 3,
+        "{:?}",
+        files(dir.path())
+    );
+}

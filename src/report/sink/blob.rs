@@ -34,8 +34,9 @@ use crate::report::model::Report;
 /// endpoints so an Azurite started without `--skipApiVersionCheck` works too.
 pub const EMULATOR_API_VERSION: &str = "2025-11-05";
 
-/// How often `latest.json` is re-read and retried when another writer changes it in between.
-const LATEST_ATTEMPTS: usize = 3;
+/// How often `latest.json` is re-read and retried when another writer changes it in between
+/// (each loss means another run did get through, so this only bounds contention).
+const LATEST_ATTEMPTS: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct BlobSinkOptions {
@@ -306,7 +307,12 @@ impl BlobSink {
     ) -> Result<WriteOutcome, SinkError> {
         let location = self.blob_location(&object.name);
         let blob = self.blob(&object.name);
-        for _ in 0..LATEST_ATTEMPTS {
+        for attempt in 0..LATEST_ATTEMPTS {
+            if attempt > 0 {
+                // Spread competing writers out a little.
+                let jitter = rand::random_range(10..50u64) * u64::from(attempt);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+            }
             let existing = self.download(&blob, &location).await?;
             let condition = match &existing {
                 Some((bytes, etag)) => {
