@@ -204,8 +204,9 @@ fn add_common_headers(headers: &mut HeaderMap, request: &HeaderMap, class: Quota
         (None, false) => Some(class.limits().0 as u64),
         (None, true) => None,
     };
+    // A throttled answer has set its own (zero) already.
     if let Some(Ok(v)) = left.map(|l| HeaderValue::from_str(&l.to_string())) {
-        headers.insert(HeaderName::from_static(class.header()), v);
+        headers.entry(HeaderName::from_static(class.header())).or_insert(v);
     }
 }
 
