@@ -1,6 +1,6 @@
 //! Shared helpers of the sandbox tests: estates built from the real ARM fixture bodies in
 //! `../shared/fixtures/arm/`, and a small JSON-over-reqwest client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 
@@ -23,9 +23,14 @@ pub fn fixtures_dir() -> PathBuf {
 /// A fixture file as JSON; a missing fixture fails the test with the path it looked at.
 pub fn fixture(name: &str) -> Value {
     let path = fixtures_dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e} (the shared/ folder must sit beside the repository)", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read fixture {}: {e} (the shared/ folder must sit beside the repository)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("fixture {} is not JSON: {e}", path.display()))
 }
 
 /// `responses.{status}.body` of an ARM example fixture.
@@ -34,20 +39,33 @@ pub fn fixture_body(name: &str, status: &str) -> Value {
 }
 
 pub fn registry_id(name: &str) -> String {
-    format!("/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/{name}")
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.ContainerRegistry/registries/{name}"
+    )
 }
 
 pub fn connection_id(registry: &str, name: &str) -> String {
-    format!("{}/privateEndpointConnections/{name}", registry_id(registry))
+    format!(
+        "{}/privateEndpointConnections/{name}",
+        registry_id(registry)
+    )
 }
 
 pub fn endpoint_id(sub: &str, rg: &str, name: &str) -> String {
-    format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}")
+    format!(
+        "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{name}"
+    )
 }
 
 /// The `PrivateEndpointConnectionGet` fixture body, moved onto `registry` with another name,
 /// endpoint and state.
-pub fn connection(registry: &str, name: &str, status: &str, endpoint: &str, description: &str) -> Value {
+pub fn connection(
+    registry: &str,
+    name: &str,
+    status: &str,
+    endpoint: &str,
+    description: &str,
+) -> Value {
     let mut c = fixture_body("acr-2025-11-01.PrivateEndpointConnectionGet.json", "200");
     c["id"] = json!(connection_id(registry, name));
     c["name"] = json!(name);
@@ -75,9 +93,12 @@ pub fn endpoint(id: &str, registry: &str) -> Value {
     let name = id.rsplit('/').next().unwrap();
     pe["id"] = json!(id);
     pe["name"] = json!(name);
-    pe["properties"]["privateLinkServiceConnections"][0]["id"] = json!(format!("{id}/privateLinkServiceConnections/{name}"));
-    pe["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"] = json!(registry_id(registry));
-    pe["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"] = json!(["registry"]);
+    pe["properties"]["privateLinkServiceConnections"][0]["id"] =
+        json!(format!("{id}/privateLinkServiceConnections/{name}"));
+    pe["properties"]["privateLinkServiceConnections"][0]["properties"]["privateLinkServiceId"] =
+        json!(registry_id(registry));
+    pe["properties"]["privateLinkServiceConnections"][0]["properties"]["groupIds"] =
+        json!(["registry"]);
     pe
 }
 
@@ -91,10 +112,28 @@ pub fn estate(registries: usize) -> Value {
         let name = format!("myRegistry{i}");
         let conns = if i == 0 {
             vec![
-                connection(&name, "pending-a", "Pending", &endpoint_id(FOREIGN_SUB, "net", "pe-a"), "CHG000123 please approve"),
-                connection(&name, "pending-b", "Pending", &endpoint_id(FOREIGN_SUB, "net", "pe-b"), "unknown requester"),
+                connection(
+                    &name,
+                    "pending-a",
+                    "Pending",
+                    &endpoint_id(FOREIGN_SUB, "net", "pe-a"),
+                    "CHG000123 please approve",
+                ),
+                connection(
+                    &name,
+                    "pending-b",
+                    "Pending",
+                    &endpoint_id(FOREIGN_SUB, "net", "pe-b"),
+                    "unknown requester",
+                ),
                 connection(&name, "approved", "Approved", &own_pe, "Auto-Approved"),
-                connection(&name, "rejected", "Rejected", &endpoint_id(FOREIGN_SUB, "net", "pe-r"), "no"),
+                connection(
+                    &name,
+                    "rejected",
+                    "Rejected",
+                    &endpoint_id(FOREIGN_SUB, "net", "pe-r"),
+                    "no",
+                ),
             ]
         } else {
             Vec::new()
@@ -110,7 +149,10 @@ pub fn http() -> reqwest::Client {
 
 pub fn https(ca_pem: &Path) -> reqwest::Client {
     let pem = std::fs::read(ca_pem).unwrap();
-    reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap()).build().unwrap()
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
 }
 
 /// An answer: status, headers, body as JSON (`Null` when empty).
@@ -129,8 +171,16 @@ impl Answer {
     }
 }
 
-pub async fn call(client: &reqwest::Client, method: Method, url: &str, token: Option<&str>, body: Option<&Value>) -> Answer {
-    try_call(client, method.clone(), url, token, body).await.unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+pub async fn call(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
+    try_call(client, method.clone(), url, token, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 pub async fn try_call(
@@ -145,14 +195,24 @@ pub async fn try_call(
         req = req.header("authorization", format!("Bearer {t}"));
     }
     if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(serde_json::to_vec(b).unwrap());
+        req = req
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(b).unwrap());
     }
     let resp = req.send().await?;
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await?;
-    let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes))) };
-    Ok(Answer { status, headers, body })
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+    };
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// GET with a bearer token.
