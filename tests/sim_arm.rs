@@ -1,6 +1,11 @@
 //! The sandbox speaks ARM: shapes compared with the real examples, paging, api-version and token
 //! checks, ARM errors, PATCH / PUT semantics, the test hooks, TLS.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod sim_support;
 
@@ -572,6 +577,36 @@ async fn not_found_forbidden_and_case_insensitive_paths() {
     assert_eq!(
         (list.status, list.error_code()),
         (StatusCode::FORBIDDEN, "AuthorizationFailed")
+    );
+
+    // endpoints in another tenant's subscription: 401 InvalidAuthenticationTokenTenant
+    let other = Sandbox::start(
+        estate(1),
+        SimOptions {
+            other_tenant_subscriptions: vec![FOREIGN_SUB.to_uppercase()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let tenant = get(
+        &c,
+        &url(
+            other.endpoint(),
+            &endpoint_id(FOREIGN_SUB, "net", "pe-a"),
+            NET,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (tenant.status, tenant.error_code()),
+        (StatusCode::UNAUTHORIZED, "InvalidAuthenticationTokenTenant")
+    );
+    assert!(
+        tenant.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The access token is from the wrong issuer")
     );
 
     // ARM paths compare case-insensitively

@@ -1,5 +1,10 @@
 //! The sandbox's long-running operations and injected faults, seen from a plain HTTP client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod sim_support;
 
@@ -397,6 +402,16 @@ async fn seeded_faults_are_deterministic() {
             Some("3")
         )
     );
+    sim.set_faults(FaultSpec::parse("busy=1").unwrap());
+    let a = get(&c, &url(sim.endpoint(), &registry_id("myRegistry0"), ACR)).await;
+    assert_eq!(
+        (a.status, a.error_code()),
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "RetryableErrorDueToAnotherOperation"
+        )
+    );
+    assert_eq!(a.header("retry-after"), Some("1"));
     sim.set_faults(FaultSpec::parse("error500=1").unwrap());
     let a = get(&c, &url(sim.endpoint(), &registry_id("myRegistry0"), ACR)).await;
     assert_eq!(

@@ -2,7 +2,12 @@
 //! (`azure-mgmt-containerregistry`, pinned in requirements/sdk.txt) drives the sandbox over TLS
 //! through tests/python/sdk_fidelity.py; this test checks what the SDK saw and what the sandbox
 //! holds and counted afterwards.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod sim_support;
 

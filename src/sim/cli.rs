@@ -38,6 +38,10 @@ pub struct SimArgs {
     /// Retry-After (seconds) advertised on long-running operations.
     #[arg(long, default_value_t = 1)]
     pub retry_after: u64,
+    /// A subscription of another tenant (repeatable): private endpoint reads there answer 401
+    /// InvalidAuthenticationTokenTenant.
+    #[arg(long = "other-tenant", value_name = "SUBSCRIPTION")]
+    pub other_tenant: Vec<String>,
 }
 
 /// Runs `linkguard sim`. Exit codes: 0 after a clean stop (Ctrl-C / SIGTERM), 2 for a bad estate
@@ -79,6 +83,7 @@ pub async fn run_cli(args: SimArgs) -> ExitCode {
         page_size: args.page_size as usize,
         lro_polls: args.lro_polls,
         retry_after_secs: args.retry_after,
+        other_tenant_subscriptions: args.other_tenant,
     };
     let running = match Sandbox::start(estate, options).await {
         Ok(r) => r,
@@ -156,10 +161,15 @@ mod tests {
             "0",
             "--retry-after",
             "0",
+            "--other-tenant",
+            "a",
+            "--other-tenant",
+            "b",
         ])
         .unwrap();
         assert_eq!(cli.sim.port, 8443);
         assert_eq!(cli.sim.faults, "seed=1,drop=0.5");
+        assert_eq!(cli.sim.other_tenant, vec!["a", "b"]);
         assert!(
             Cli::try_parse_from(["sim", "--estate", "e.json", "--cert-dir", "/tmp/x"]).is_err(),
             "--cert-dir needs --tls"

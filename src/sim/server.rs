@@ -45,6 +45,9 @@ pub struct SimOptions {
     pub lro_polls: u32,
     /// `Retry-After` (seconds) advertised on long-running operations; 0 for fast tests.
     pub retry_after_secs: u64,
+    /// Subscriptions that belong to another tenant: reading a private endpoint there answers
+    /// 401 `InvalidAuthenticationTokenTenant`, as ARM does for a token from the wrong tenant.
+    pub other_tenant_subscriptions: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -58,6 +61,7 @@ impl Default for SimOptions {
             page_size: 50,
             lro_polls: 1,
             retry_after_secs: 1,
+            other_tenant_subscriptions: Vec::new(),
         }
     }
 }
@@ -74,6 +78,10 @@ impl fmt::Debug for SimOptions {
             .field("page_size", &self.page_size)
             .field("lro_polls", &self.lro_polls)
             .field("retry_after_secs", &self.retry_after_secs)
+            .field(
+                "other_tenant_subscriptions",
+                &self.other_tenant_subscriptions,
+            )
             .finish()
     }
 }
@@ -90,6 +98,8 @@ pub(crate) struct Settings {
     pub page_size: usize,
     pub lro: LroSettings,
     pub retry_after_secs: u64,
+    /// Lower-cased.
+    pub other_tenant: Vec<String>,
 }
 
 struct Inner {
@@ -134,6 +144,11 @@ impl Sandbox {
                         polls: options.lro_polls,
                     },
                     retry_after_secs: options.retry_after_secs,
+                    other_tenant: options
+                        .other_tenant_subscriptions
+                        .iter()
+                        .map(|s| s.to_ascii_lowercase())
+                        .collect(),
                 },
                 base_url: OnceLock::new(),
             }),

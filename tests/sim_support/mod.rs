@@ -1,6 +1,12 @@
 //! Shared helpers of the sandbox tests: estates built from the real ARM fixture bodies in
 //! `../shared/fixtures/arm/`, and a small JSON-over-reqwest client.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 
