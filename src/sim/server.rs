@@ -26,7 +26,9 @@ use super::log::{RequestLog, RequestStats};
 use super::state::{LroSettings, NewConnection, World};
 use super::{admin, handlers, tls};
 
-/// How to run the sandbox. `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
+/// How to run the sandbox. Long-running operations finish on their status polls (not on a timer),
+/// so a run is the same whatever the machine's speed; an operation nobody polls stays `InProgress`.
+/// `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
 /// one `InProgress` poll per long-running operation, `Retry-After: 1`.
 #[derive(Clone)]
 pub struct SimOptions {
@@ -198,7 +200,8 @@ impl Sandbox {
         })
     }
 
-    /// The axum router: ARM operations plus the `/_sim` test hooks.
+    /// The axum router: ARM operations plus the `/_sim` test hooks. Served by anything else than
+    /// [`Sandbox::start`], the `drop` fault cannot close the connection and is ignored.
     pub fn router(&self) -> Router {
         admin::routes(self.clone())
             .fallback(handlers::arm)
