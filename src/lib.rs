@@ -5,9 +5,12 @@
 //! report sinks, `host`) depend on the core, never the reverse.
 
 pub mod arm;
+pub mod cli;
 pub mod engine;
+pub mod host;
 pub mod model;
 pub mod plan;
+pub mod policy;
 pub mod report;
 pub mod sim;
-pub mod host;
+pub mod adapters;

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BypassOptions, ConnectionStatus, DefaultAction, IpRule, PublicNetworkAccess, ResourceId};
+use crate::model::{
+    BypassOptions, ConnectionStatus, DefaultAction, IpRule, PublicNetworkAccess, ResourceId,
+};
 
 pub const PLAN_SCHEMA: &str = "linkguard.plan/v1";
 
@@ -168,7 +170,12 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(code: FindingCode, registry: &ResourceId, message: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn new(
+        code: FindingCode,
+        registry: &ResourceId,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             severity: code.severity(),
@@ -236,7 +243,12 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Self { schema: PLAN_SCHEMA.to_string(), decisions: Vec::new(), findings: Vec::new(), remediations: Vec::new() }
+        Self {
+            schema: PLAN_SCHEMA.to_string(),
+            decisions: Vec::new(),
+            findings: Vec::new(),
+            remediations: Vec::new(),
+        }
     }
 }
 

@@ -21,36 +21,116 @@ pub struct Operation {
     pub optional: bool,
 }
 
-
 macro_rules! op {
     ($name:literal, $method:literal, $path:expr, $perm:literal) => {
-        Operation { name: $name, method: $method, path: $path, permission: $perm, optional: false }
+        Operation {
+            name: $name,
+            method: $method,
+            path: $path,
+            permission: $perm,
+            optional: false,
+        }
     };
     ($name:literal, $method:literal, $path:expr, $perm:literal, optional) => {
-        Operation { name: $name, method: $method, path: $path, permission: $perm, optional: true }
+        Operation {
+            name: $name,
+            method: $method,
+            path: $path,
+            permission: $perm,
+            optional: true,
+        }
     };
 }
 
 pub const OPERATIONS: &[Operation] = &[
-    op!("list-subscriptions", "GET", "/subscriptions", "Microsoft.Resources/subscriptions/read"),
-    op!("list-registries", "GET", "/subscriptions/{s}/providers/Microsoft.ContainerRegistry/registries", "Microsoft.ContainerRegistry/registries/read"),
-    op!("list-registries-by-group", "GET", "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries", "Microsoft.ContainerRegistry/registries/read"),
-    op!("get-registry", "GET", "{R}", "Microsoft.ContainerRegistry/registries/read"),
-    op!("patch-registry", "PATCH", "{R}", "Microsoft.ContainerRegistry/registries/write"),
-    op!("registry-operation-status", "GET", "{R}/operationStatuses/{id}", "Microsoft.ContainerRegistry/registries/operationStatuses/read"),
-    op!("list-connections", "GET", "{R}/privateEndpointConnections", "Microsoft.ContainerRegistry/registries/privateEndpointConnections/read"),
-    op!("get-connection", "GET", "{R}/privateEndpointConnections/{c}", "Microsoft.ContainerRegistry/registries/privateEndpointConnections/read"),
-    op!("put-connection", "PUT", "{R}/privateEndpointConnections/{c}", "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write"),
-    op!("delete-connection", "DELETE", "{R}/privateEndpointConnections/{c}", "Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete"),
-    op!("connection-operation-status", "GET", "{R}/privateEndpointConnections/{c}/operationStatuses/{id}", "Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read"),
-    op!("list-private-link-resources", "GET", "{R}/privateLinkResources", "Microsoft.ContainerRegistry/registries/privateLinkResources/read"),
-    op!("get-private-endpoint", "GET", "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{pe}", "Microsoft.Network/privateEndpoints/read", optional),
+    op!(
+        "list-subscriptions",
+        "GET",
+        "/subscriptions",
+        "Microsoft.Resources/subscriptions/read"
+    ),
+    op!(
+        "list-registries",
+        "GET",
+        "/subscriptions/{s}/providers/Microsoft.ContainerRegistry/registries",
+        "Microsoft.ContainerRegistry/registries/read"
+    ),
+    op!(
+        "list-registries-by-group",
+        "GET",
+        "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries",
+        "Microsoft.ContainerRegistry/registries/read"
+    ),
+    op!(
+        "get-registry",
+        "GET",
+        "{R}",
+        "Microsoft.ContainerRegistry/registries/read"
+    ),
+    op!(
+        "patch-registry",
+        "PATCH",
+        "{R}",
+        "Microsoft.ContainerRegistry/registries/write"
+    ),
+    op!(
+        "registry-operation-status",
+        "GET",
+        "{R}/operationStatuses/{id}",
+        "Microsoft.ContainerRegistry/registries/operationStatuses/read"
+    ),
+    op!(
+        "list-connections",
+        "GET",
+        "{R}/privateEndpointConnections",
+        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/read"
+    ),
+    op!(
+        "get-connection",
+        "GET",
+        "{R}/privateEndpointConnections/{c}",
+        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/read"
+    ),
+    op!(
+        "put-connection",
+        "PUT",
+        "{R}/privateEndpointConnections/{c}",
+        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write"
+    ),
+    op!(
+        "delete-connection",
+        "DELETE",
+        "{R}/privateEndpointConnections/{c}",
+        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete"
+    ),
+    op!(
+        "connection-operation-status",
+        "GET",
+        "{R}/privateEndpointConnections/{c}/operationStatuses/{id}",
+        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read"
+    ),
+    op!(
+        "list-private-link-resources",
+        "GET",
+        "{R}/privateLinkResources",
+        "Microsoft.ContainerRegistry/registries/privateLinkResources/read"
+    ),
+    op!(
+        "get-private-endpoint",
+        "GET",
+        "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/privateEndpoints/{pe}",
+        "Microsoft.Network/privateEndpoints/read",
+        optional
+    ),
 ];
 
 /// Distinct permissions, required ones first.
 pub fn permissions(include_optional: bool) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for op in OPERATIONS.iter().filter(|o| include_optional || !o.optional) {
+    for op in OPERATIONS
+        .iter()
+        .filter(|o| include_optional || !o.optional)
+    {
         if !out.contains(&op.permission) {
             out.push(op.permission);
         }

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use crate::model::{ConnectionState, PrivateEndpoint, PrivateEndpointConnection, Registry, ResourceId};
+use crate::model::{
+    ConnectionState, PrivateEndpoint, PrivateEndpointConnection, Registry, ResourceId,
+};
 use crate::plan::RegistryPatch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +34,12 @@ pub struct ResourceError {
 
 impl ResourceError {
     pub fn new(kind: ResourceErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, status: None, code: None, message: message.into() }
+        Self {
+            kind,
+            status: None,
+            code: None,
+            message: message.into(),
+        }
     }
     pub fn is_transient(&self) -> bool {
         self.kind == ResourceErrorKind::Transient
@@ -46,13 +53,25 @@ pub trait Resources: Send + Sync {
     /// Subscription ids the identity can see (`GET /subscriptions`).
     async fn list_subscriptions(&self) -> ResourceResult<Vec<String>>;
     /// Registries of a subscription, or of one resource group, every page.
-    async fn list_registries(&self, subscription: &str, resource_group: Option<&str>) -> ResourceResult<Vec<Registry>>;
+    async fn list_registries(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+    ) -> ResourceResult<Vec<Registry>>;
     async fn get_registry(&self, id: &ResourceId) -> ResourceResult<Registry>;
     /// PATCH the registry's properties; waits for the long-running operation.
-    async fn patch_registry(&self, id: &ResourceId, patch: &RegistryPatch) -> ResourceResult<Registry>;
+    async fn patch_registry(
+        &self,
+        id: &ResourceId,
+        patch: &RegistryPatch,
+    ) -> ResourceResult<Registry>;
     async fn get_connection(&self, id: &ResourceId) -> ResourceResult<PrivateEndpointConnection>;
     /// PUT the connection state (approve / reject); waits for the long-running operation.
-    async fn set_connection_state(&self, id: &ResourceId, state: &ConnectionState) -> ResourceResult<PrivateEndpointConnection>;
+    async fn set_connection_state(
+        &self,
+        id: &ResourceId,
+        state: &ConnectionState,
+    ) -> ResourceResult<PrivateEndpointConnection>;
     /// DELETE the connection; waits for the long-running operation. Gone already is success.
     async fn delete_connection(&self, id: &ResourceId) -> ResourceResult<()>;
     async fn get_private_endpoint(&self, id: &ResourceId) -> ResourceResult<PrivateEndpoint>;

@@ -57,7 +57,11 @@ impl PrivateEndpointConnection {
     }
     /// The state's description: for a Pending connection, the requester's message.
     pub fn description(&self) -> Option<&str> {
-        self.properties.private_link_service_connection_state.as_ref()?.description.as_deref()
+        self.properties
+            .private_link_service_connection_state
+            .as_ref()?
+            .description
+            .as_deref()
     }
     pub fn actions_required(&self) -> Option<&str> {
         self.properties

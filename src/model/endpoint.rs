@@ -58,15 +58,22 @@ impl PrivateEndpoint {
     /// Registries this endpoint asks to reach (automatic and manual connections).
     pub fn target_registries(&self) -> Vec<ResourceId> {
         let mut out: Vec<ResourceId> = Vec::new();
-        let all = self.properties.private_link_service_connections.iter()
+        let all = self
+            .properties
+            .private_link_service_connections
+            .iter()
             .chain(&self.properties.manual_private_link_service_connections);
         for c in all {
-            let Some(target) = c.properties.private_link_service_id.as_deref() else { continue };
-            let Ok(id) = ResourceId::parse(target) else { continue };
-            if let Some(reg) = id.ancestor_of_type("Microsoft.ContainerRegistry", "registries") {
-                if !out.contains(&reg) {
-                    out.push(reg);
-                }
+            let Some(target) = c.properties.private_link_service_id.as_deref() else {
+                continue;
+            };
+            let Ok(id) = ResourceId::parse(target) else {
+                continue;
+            };
+            if let Some(reg) = id.ancestor_of_type("Microsoft.ContainerRegistry", "registries")
+                && !out.contains(&reg)
+            {
+                out.push(reg);
             }
         }
         out

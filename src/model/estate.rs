@@ -32,7 +32,9 @@ impl Estate {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| EstateError {
             file: file.clone(),
-            message: format!("cannot read the estate file: {e}; pass an existing JSON file to --estate"),
+            message: format!(
+                "cannot read the estate file: {e}; pass an existing JSON file to --estate"
+            ),
         })?;
         Self::from_json_str(&text).map_err(|message| EstateError { file, message })
     }
@@ -42,7 +44,8 @@ impl Estate {
         if text.trim().is_empty() {
             return Err("the file is empty; expected {\"registries\": [...], \"privateEndpoints\": [...]} or the array `az acr list` prints".into());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         Self::from_value(value)
     }
 
@@ -55,24 +58,43 @@ impl Estate {
                     Some(Value::Null) | None => {
                         return Err("field `registries` is missing; expected {\"registries\": [...]} (a bare array is read as the registries)".into());
                     }
-                    Some(other) => return Err(format!("field `registries` must be an array, found {}", kind(&other))),
+                    Some(other) => {
+                        return Err(format!(
+                            "field `registries` must be an array, found {}",
+                            kind(&other)
+                        ));
+                    }
                 };
                 let pes = match obj.remove("privateEndpoints") {
                     Some(Value::Array(a)) => a,
                     Some(Value::Null) | None => Vec::new(),
-                    Some(other) => return Err(format!("field `privateEndpoints` must be an array, found {}", kind(&other))),
+                    Some(other) => {
+                        return Err(format!(
+                            "field `privateEndpoints` must be an array, found {}",
+                            kind(&other)
+                        ));
+                    }
                 };
                 (regs, pes)
             }
-            other => return Err(format!("expected a JSON object with `registries` or an array, found {}", kind(&other))),
+            other => {
+                return Err(format!(
+                    "expected a JSON object with `registries` or an array, found {}",
+                    kind(&other)
+                ));
+            }
         };
         let mut estate = Estate::default();
         for (i, reg) in registries.into_iter().enumerate() {
-            let registry: Registry = typed(shape::registry_to_arm(reg), &format!("registries[{i}]"))?;
+            let registry: Registry =
+                typed(shape::registry_to_arm(reg), &format!("registries[{i}]"))?;
             estate.registries.push(registry);
         }
         for (i, pe) in endpoints.into_iter().enumerate() {
-            let pe: PrivateEndpoint = typed(shape::endpoint_to_arm(pe), &format!("privateEndpoints[{i}]"))?;
+            let pe: PrivateEndpoint = typed(
+                shape::endpoint_to_arm(pe),
+                &format!("privateEndpoints[{i}]"),
+            )?;
             estate.private_endpoints.insert(pe.id.clone(), pe);
         }
         Ok(estate)
@@ -83,7 +105,11 @@ impl Estate {
 pub(crate) fn typed<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { at.to_string() } else { format!("{at}.{path}") };
+        let field = if path == "." {
+            at.to_string()
+        } else {
+            format!("{at}.{path}")
+        };
         format!("{field}: {}", e.into_inner())
     })
 }
@@ -112,11 +138,18 @@ mod tests {
             ("{\"registry\": []}", "field `registries` is missing"),
             ("{\"registries\": {}}", "must be an array"),
             ("[{\"name\": \"r\"}]", "registries[0]: missing field `id`"),
-            ("[{\"id\": \"nope\"}]", "registries[0].id: invalid ARM resource id"),
-            ("[{\"id\": \"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r\", \"properties\": {\"privateEndpointConnections\": [{\"id\": 5}]}}]",
-             "registries[0].properties.privateEndpointConnections[0].id"),
-            ("{\"registries\": [], \"privateEndpoints\": [{\"id\": \"/subscriptions/s\", \"properties\": {\"subnet\": {\"id\": true}}}]}",
-             "privateEndpoints[0].properties.subnet.id"),
+            (
+                "[{\"id\": \"nope\"}]",
+                "registries[0].id: invalid ARM resource id",
+            ),
+            (
+                "[{\"id\": \"/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r\", \"properties\": {\"privateEndpointConnections\": [{\"id\": 5}]}}]",
+                "registries[0].properties.privateEndpointConnections[0].id",
+            ),
+            (
+                "{\"registries\": [], \"privateEndpoints\": [{\"id\": \"/subscriptions/s\", \"properties\": {\"subnet\": {\"id\": true}}}]}",
+                "privateEndpoints[0].properties.subnet.id",
+            ),
         ] {
             let err = Estate::from_json_str(text).unwrap_err();
             assert!(err.contains(expect), "{text}: {err}");
@@ -126,6 +159,10 @@ mod tests {
     #[test]
     fn missing_file_is_named() {
         let err = Estate::load(Path::new("/nonexistent/estate.json")).unwrap_err();
-        assert!(err.to_string().starts_with("/nonexistent/estate.json: cannot read"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/estate.json: cannot read"),
+            "{err}"
+        );
     }
 }

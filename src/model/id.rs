@@ -22,7 +22,9 @@ pub struct ResourceId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid ARM resource id `{id}`: {problem}; expected /subscriptions/{{id}}[/resourceGroups/{{name}}][/providers/{{namespace}}/{{type}}/{{name}}...]")]
+#[error(
+    "invalid ARM resource id `{id}`: {problem}; expected /subscriptions/{{id}}[/resourceGroups/{{name}}][/providers/{{namespace}}/{{type}}/{{name}}...]"
+)]
 pub struct ResourceIdError {
     pub id: String,
     pub problem: &'static str,
@@ -30,12 +32,17 @@ pub struct ResourceIdError {
 
 impl ResourceId {
     pub fn parse(raw: &str) -> Result<Self, ResourceIdError> {
-        let err = |problem| ResourceIdError { id: raw.to_string(), problem };
+        let err = |problem| ResourceIdError {
+            id: raw.to_string(),
+            problem,
+        };
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(err("it is empty"));
         }
-        let body = trimmed.strip_prefix('/').ok_or_else(|| err("it must start with `/`"))?;
+        let body = trimmed
+            .strip_prefix('/')
+            .ok_or_else(|| err("it must start with `/`"))?;
         let body = body.strip_suffix('/').unwrap_or(body);
         let parts: Vec<&str> = body.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
@@ -50,11 +57,11 @@ impl ResourceId {
             _ => return Err(err("it must start with /subscriptions/{id}")),
         };
         let mut resource_group = None;
-        if let [key, rg, tail @ ..] = rest {
-            if key.eq_ignore_ascii_case("resourceGroups") {
-                resource_group = Some((*rg).to_string());
-                rest = tail;
-            }
+        if let [key, rg, tail @ ..] = rest
+            && key.eq_ignore_ascii_case("resourceGroups")
+        {
+            resource_group = Some((*rg).to_string());
+            rest = tail;
         }
         let mut provider = None;
         let mut levels = Vec::new();
@@ -63,7 +70,9 @@ impl ResourceId {
             [key, ns, tail @ ..] if key.eq_ignore_ascii_case("providers") => {
                 provider = Some((*ns).to_string());
                 if tail.is_empty() || tail.len() % 2 != 0 {
-                    return Err(err("the part after the provider namespace must be type/name pairs"));
+                    return Err(err(
+                        "the part after the provider namespace must be type/name pairs",
+                    ));
                 }
                 for pair in tail.chunks(2) {
                     if let [t, n] = pair {
@@ -74,9 +83,19 @@ impl ResourceId {
             [key, ..] if key.eq_ignore_ascii_case("resourceGroups") => {
                 return Err(err("the resource group name is missing"));
             }
-            _ => return Err(err("expected `providers` after the subscription or resource group")),
+            _ => {
+                return Err(err(
+                    "expected `providers` after the subscription or resource group",
+                ));
+            }
         }
-        Ok(Self { raw: trimmed.to_string(), subscription, resource_group, provider, levels })
+        Ok(Self {
+            raw: trimmed.to_string(),
+            subscription,
+            resource_group,
+            provider,
+            levels,
+        })
     }
 
     /// The id exactly as it was given (trimmed).
@@ -105,7 +124,8 @@ impl ResourceId {
     }
     /// True when the full resource type equals `ty`, ignoring case.
     pub fn is_type(&self, ty: &str) -> bool {
-        self.resource_type().is_some_and(|t| t.eq_ignore_ascii_case(ty))
+        self.resource_type()
+            .is_some_and(|t| t.eq_ignore_ascii_case(ty))
     }
     /// Name of the last level (the resource's own name); the resource group or subscription for
     /// ids that stop there.
@@ -127,10 +147,17 @@ impl ResourceId {
     }
     /// The ancestor (or self) whose deepest level has type `ty` (e.g. `registries`), ignoring case.
     pub fn ancestor_of_type(&self, provider: &str, ty: &str) -> Option<ResourceId> {
-        if !self.provider.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(provider)) {
+        if !self
+            .provider
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case(provider))
+        {
             return None;
         }
-        let pos = self.levels.iter().position(|(t, _)| t.eq_ignore_ascii_case(ty))?;
+        let pos = self
+            .levels
+            .iter()
+            .position(|(t, _)| t.eq_ignore_ascii_case(ty))?;
         let mut out = self.clone();
         out.levels.truncate(pos + 1);
         if out.levels.len() != self.levels.len() {
@@ -174,7 +201,10 @@ impl ResourceId {
 
     /// Lower-cased canonical segments: the identity used for equality and hashing.
     fn key_segments(&self) -> Vec<String> {
-        let mut out = vec!["subscriptions".to_string(), self.subscription.to_ascii_lowercase()];
+        let mut out = vec![
+            "subscriptions".to_string(),
+            self.subscription.to_ascii_lowercase(),
+        ];
         if let Some(rg) = &self.resource_group {
             out.push("resourcegroups".to_string());
             out.push(rg.to_ascii_lowercase());
@@ -250,7 +280,8 @@ mod tests {
 
     #[test]
     fn segments_are_exposed() {
-        let conn = ResourceId::parse(&format!("{REG}/privateEndpointConnections/myConnection")).unwrap();
+        let conn =
+            ResourceId::parse(&format!("{REG}/privateEndpointConnections/myConnection")).unwrap();
         assert_eq!(conn.subscription(), "00000000-0000-0000-0000-000000000000");
         assert_eq!(conn.resource_group(), Some("myResourceGroup"));
         assert_eq!(conn.provider(), Some("Microsoft.ContainerRegistry"));
@@ -266,7 +297,11 @@ mod tests {
     #[test]
     fn case_insensitive_equality_keeps_display() {
         let a = ResourceId::parse(REG).unwrap();
-        let b = ResourceId::parse(&REG.to_uppercase().replace("RESOURCEGROUPS", "resourcegroups")).unwrap();
+        let b = ResourceId::parse(
+            &REG.to_uppercase()
+                .replace("RESOURCEGROUPS", "resourcegroups"),
+        )
+        .unwrap();
         assert_eq!(a, b);
         assert_ne!(a.to_string(), b.to_string());
         let mut set = std::collections::HashSet::new();
@@ -277,13 +312,18 @@ mod tests {
     #[test]
     fn ancestor_cuts_after_registry() {
         let op = ResourceId::parse(&format!("{REG}/privateEndpointConnections/c1")).unwrap();
-        let reg = op.ancestor_of_type("microsoft.containerregistry", "REGISTRIES").unwrap();
+        let reg = op
+            .ancestor_of_type("microsoft.containerregistry", "REGISTRIES")
+            .unwrap();
         assert_eq!(reg.as_str(), REG);
     }
 
     #[test]
     fn vnet_contains_its_subnets_but_not_a_longer_name() {
-        let vnet = ResourceId::parse("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub").unwrap();
+        let vnet = ResourceId::parse(
+            "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub",
+        )
+        .unwrap();
         let own = ResourceId::parse("/subscriptions/s/resourceGroups/NET/providers/Microsoft.Network/virtualNetworks/HUB/subnets/pe").unwrap();
         let other = ResourceId::parse("/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub2/subnets/pe").unwrap();
         assert!(own.is_within(&vnet));
@@ -299,7 +339,10 @@ mod tests {
             ("/subscription/s", "/subscriptions/{id}"),
             ("/subscriptions/s/resourceGroups", "resource group name"),
             ("/subscriptions/s/providers/Microsoft.X", "type/name pairs"),
-            ("/subscriptions/s/providers/Microsoft.X/things", "type/name pairs"),
+            (
+                "/subscriptions/s/providers/Microsoft.X/things",
+                "type/name pairs",
+            ),
             ("/subscriptions//resourceGroups/x", "empty segment"),
             ("/subscriptions/s/foo/bar", "providers"),
         ] {

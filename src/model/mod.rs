@@ -11,7 +11,9 @@ pub mod shape;
 
 pub use connection::{ConnectionState, PrivateEndpointConnection};
 pub use endpoint::PrivateEndpoint;
-pub use enums::{BypassOptions, ConnectionStatus, DefaultAction, ProvisioningState, PublicNetworkAccess};
+pub use enums::{
+    BypassOptions, ConnectionStatus, DefaultAction, ProvisioningState, PublicNetworkAccess,
+};
 pub use estate::{Estate, EstateError};
 pub use id::{ResourceId, ResourceIdError};
 pub use registry::{IpRule, NetworkRuleSet, Registry};

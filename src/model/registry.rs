@@ -77,31 +77,50 @@ impl Registry {
         self.name.as_deref().unwrap_or_else(|| self.id.name())
     }
     pub fn is_premium(&self) -> bool {
-        self.sku.as_ref().is_some_and(|s| s.name.eq_ignore_ascii_case("Premium"))
+        self.sku
+            .as_ref()
+            .is_some_and(|s| s.name.eq_ignore_ascii_case("Premium"))
     }
     pub fn sku_name(&self) -> &str {
         self.sku.as_ref().map_or("unknown", |s| s.name.as_str())
     }
     pub fn ip_rules(&self) -> &[IpRule] {
-        self.properties.network_rule_set.as_ref().map_or(&[], |n| n.ip_rules.as_slice())
+        self.properties
+            .network_rule_set
+            .as_ref()
+            .map_or(&[], |n| n.ip_rules.as_slice())
     }
     pub fn vnet_rule_count(&self) -> usize {
-        self.properties.network_rule_set.as_ref().map_or(0, |n| n.virtual_network_rules.len())
+        self.properties
+            .network_rule_set
+            .as_ref()
+            .map_or(0, |n| n.virtual_network_rules.len())
     }
     /// `networkRuleSet.defaultAction`; ARM's default when the rule set is absent is `Allow`.
     pub fn default_action(&self) -> DefaultAction {
-        self.properties.network_rule_set.as_ref().map_or(DefaultAction::Allow, |n| n.default_action.clone())
+        self.properties
+            .network_rule_set
+            .as_ref()
+            .map_or(DefaultAction::Allow, |n| n.default_action.clone())
     }
     /// `publicNetworkAccess`; ARM's default is `Enabled`.
     pub fn public_network_access(&self) -> PublicNetworkAccess {
-        self.properties.public_network_access.clone().unwrap_or(PublicNetworkAccess::Enabled)
+        self.properties
+            .public_network_access
+            .clone()
+            .unwrap_or(PublicNetworkAccess::Enabled)
     }
     /// `networkRuleBypassOptions`; ARM's default is `AzureServices`.
     pub fn bypass_options(&self) -> BypassOptions {
-        self.properties.network_rule_bypass_options.clone().unwrap_or(BypassOptions::AzureServices)
+        self.properties
+            .network_rule_bypass_options
+            .clone()
+            .unwrap_or(BypassOptions::AzureServices)
     }
     pub fn tasks_bypass(&self) -> bool {
-        self.properties.network_rule_bypass_allowed_for_tasks.unwrap_or(false)
+        self.properties
+            .network_rule_bypass_allowed_for_tasks
+            .unwrap_or(false)
     }
     pub fn connections(&self) -> &[PrivateEndpointConnection] {
         &self.properties.private_endpoint_connections

@@ -5,13 +5,28 @@
 use serde_json::{Map, Value};
 
 /// Keys that sit beside `properties` in ARM's envelope (plus the CLI's own `resourceGroup`).
-const ENVELOPE: &[&str] =
-    &["id", "name", "type", "location", "tags", "sku", "identity", "systemData", "etag", "zones", "kind", "resourceGroup"];
+const ENVELOPE: &[&str] = &[
+    "id",
+    "name",
+    "type",
+    "location",
+    "tags",
+    "sku",
+    "identity",
+    "systemData",
+    "etag",
+    "zones",
+    "kind",
+    "resourceGroup",
+];
 
 /// Registry body in either shape -> ARM shape (connections included).
 pub fn registry_to_arm(value: Value) -> Value {
     let mut reg = wrap_properties(value);
-    if let Some(conns) = reg.pointer_mut("/properties/privateEndpointConnections").and_then(Value::as_array_mut) {
+    if let Some(conns) = reg
+        .pointer_mut("/properties/privateEndpointConnections")
+        .and_then(Value::as_array_mut)
+    {
         for c in conns.iter_mut() {
             *c = wrap_properties(std::mem::take(c));
         }
@@ -27,8 +42,15 @@ pub fn connection_to_arm(value: Value) -> Value {
 /// Private endpoint body in either shape -> ARM shape (service connections included).
 pub fn endpoint_to_arm(value: Value) -> Value {
     let mut pe = wrap_properties(value);
-    for key in ["privateLinkServiceConnections", "manualPrivateLinkServiceConnections"] {
-        if let Some(list) = pe.get_mut("properties").and_then(|p| p.get_mut(key)).and_then(Value::as_array_mut) {
+    for key in [
+        "privateLinkServiceConnections",
+        "manualPrivateLinkServiceConnections",
+    ] {
+        if let Some(list) = pe
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(key))
+            .and_then(Value::as_array_mut)
+        {
             for c in list.iter_mut() {
                 *c = wrap_properties(std::mem::take(c));
             }
@@ -38,7 +60,9 @@ pub fn endpoint_to_arm(value: Value) -> Value {
 }
 
 fn wrap_properties(value: Value) -> Value {
-    let Value::Object(mut obj) = value else { return value };
+    let Value::Object(mut obj) = value else {
+        return value;
+    };
     if obj.get("properties").is_some_and(Value::is_object) {
         return Value::Object(obj);
     }
@@ -68,7 +92,11 @@ mod tests {
             "privateEndpointConnections": [{"id": "x", "privateLinkServiceConnectionState": {"status": "Pending"}}]});
         let arm = registry_to_arm(cli);
         assert_eq!(arm["properties"]["publicNetworkAccess"], "Disabled");
-        assert_eq!(arm["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"]["status"], "Pending");
+        assert_eq!(
+            arm["properties"]["privateEndpointConnections"][0]["properties"]["privateLinkServiceConnectionState"]
+                ["status"],
+            "Pending"
+        );
         assert_eq!(registry_to_arm(arm.clone()), arm);
     }
 }
