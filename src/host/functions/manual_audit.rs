@@ -64,24 +64,35 @@ pub fn parse_request(req: &HttpRequestData) -> Result<ManualRequest, ClientError
             ),
         )
     })?;
-    let value = match crate::events::unwrap_json_text(value) {
+    // A body that is JSON text inside a JSON string is read one level further.
+    let (value, text) = match value {
+        Value::String(inner) => match serde_json::from_str::<Value>(&inner) {
+            Ok(v) => (v, inner),
+            Err(_) => (Value::String(inner), text),
+        },
+        other => (other, text),
+    };
+    match &value {
         Value::Null => return Ok(ManualRequest::default()),
-        obj @ Value::Object(_) => obj,
+        Value::Object(_) => {}
         other => {
             return Err(ClientError::bad(
                 "InvalidBody",
                 format!(
                     "the body must be a JSON object {{\"registry\": \"<registry id>\", \"dryRun\": true}}, not {}",
-                    crate::events::kind(&other)
+                    crate::events::kind(other)
                 ),
             ));
         }
-    };
-    let parsed: ManualRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+    }
+    // From the text, not the parsed value, so the first problem is reported in the body's order.
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let parsed: ManualRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            ClientError::bad("InvalidBody", inner.to_string())
+        let inner = e.into_inner().to_string();
+        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        if path == "." || inner.starts_with("unknown field") {
+            ClientError::bad("InvalidBody", inner)
         } else {
             ClientError::bad("InvalidBody", format!("`{path}`: {inner}"))
         }

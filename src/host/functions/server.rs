@@ -59,9 +59,14 @@ impl Function {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(ready))
-        .route(webhook::PATH, post(webhook::post).options(webhook::options))
-        .route("/{function}", post(invoke))
+        .route("/", get(ready).fallback(method_not_allowed))
+        .route(
+            webhook::PATH,
+            post(webhook::post)
+                .options(webhook::options)
+                .fallback(method_not_allowed),
+        )
+        .route("/{function}", post(invoke).fallback(method_not_allowed))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -88,6 +93,21 @@ fn unknown_function(what: &str) -> Response {
 
 async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
     unknown_function(&format!("no function at {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = InvocationResponse {
+        error: Some(HandlerError {
+            code: "MethodNotAllowed".into(),
+            message: format!(
+                "{method} {} is not served: functions are invoked with POST, readiness is GET /",
+                uri.path()
+            ),
+            functions: Vec::new(),
+        }),
+        ..InvocationResponse::default()
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 async fn invoke(
