@@ -12,6 +12,7 @@
 //! | `retry-after` | seconds (default 1) | `Retry-After` of those 429s and of the 503s |
 //! | `bucket` | `arm` \| `off` | ARM's token buckets per subscription: reads 250 refilled 25/s, writes and deletes 200 refilled 10/s |
 //! | `error500` / `error503` | probability 0..=1 | answer 500 `InternalServerError` / 503 `ServiceUnavailable` |
+//! | `busy` | probability | answer 429 `RetryableErrorDueToAnotherOperation` (a 429 that is not throttling) |
 //! | `latency` | `20ms`, `1s`, or a range `10ms..50ms` | delay before answering |
 //! | `lro-fail` | probability | a long-running operation ends `Failed` and changes nothing |
 //! | `drop` | probability | close the TCP connection without answering |
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::routing;
 
 const SYNTAX: &str = "expected key=value[,key=value...] with keys seed=N, throttle-every=N, retry-after=SECONDS, \
-bucket=arm|off, error500=P, error503=P, latency=DURATION[..DURATION], lro-fail=P, drop=P, ops=NAME|NAME \
+bucket=arm|off, error500=P, error503=P, busy=P, latency=DURATION[..DURATION], lro-fail=P, drop=P, ops=NAME|NAME \
 (P a probability between 0 and 1, DURATION like 20ms or 1s); an empty spec or `none` disables faults";
 
 /// A bad `--faults` spec: names the key and shows the syntax.
@@ -47,6 +48,8 @@ pub struct FaultSpec {
     pub bucket: bool,
     pub error500: f64,
     pub error503: f64,
+    /// 429 `RetryableErrorDueToAnotherOperation`.
+    pub busy: f64,
     /// Inclusive range; a fixed latency has min == max.
     pub latency: Option<(Duration, Duration)>,
     pub lro_fail: f64,
@@ -64,6 +67,7 @@ impl Default for FaultSpec {
             bucket: false,
             error500: 0.0,
             error503: 0.0,
+            busy: 0.0,
             latency: None,
             lro_fail: 0.0,
             drop: 0.0,
@@ -95,21 +99,32 @@ impl FaultSpec {
             })?;
             let key = key.trim();
             let value = value.trim();
-            let err = |problem: String| FaultSpecError { key: key.to_string(), problem };
+            let err = |problem: String| FaultSpecError {
+                key: key.to_string(),
+                problem,
+            };
             if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(err("given twice".into()));
             }
             match key.to_ascii_lowercase().as_str() {
-                "seed" => out.seed = value.parse().map_err(|_| err(format!("`{value}` is not a non-negative integer")))?,
+                "seed" => {
+                    out.seed = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not a non-negative integer")))?
+                }
                 "throttle-every" => {
-                    let n: u64 = value.parse().map_err(|_| err(format!("`{value}` is not an integer >= 1")))?;
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not an integer >= 1")))?;
                     if n == 0 {
                         return Err(err("must be at least 1".into()));
                     }
                     out.throttle_every = Some(n);
                 }
                 "retry-after" => {
-                    out.retry_after_secs = value.parse().map_err(|_| err(format!("`{value}` is not a whole number of seconds")))?
+                    out.retry_after_secs = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not a whole number of seconds")))?
                 }
                 "bucket" => {
                     out.bucket = match value.to_ascii_lowercase().as_str() {
@@ -120,6 +135,7 @@ impl FaultSpec {
                 }
                 "error500" => out.error500 = probability(value).map_err(err)?,
                 "error503" => out.error503 = probability(value).map_err(err)?,
+                "busy" => out.busy = probability(value).map_err(err)?,
                 "lro-fail" => out.lro_fail = probability(value).map_err(err)?,
                 "drop" => out.drop = probability(value).map_err(err)?,
                 "latency" => {
@@ -163,6 +179,7 @@ impl FaultSpec {
             && !self.bucket
             && self.error500 == 0.0
             && self.error503 == 0.0
+            && self.busy == 0.0
             && self.latency.is_none()
             && self.lro_fail == 0.0
             && self.drop == 0.0
@@ -192,13 +209,17 @@ impl FaultSpec {
             Some(500)
         } else if draw(SALT_503) < self.error503 {
             Some(503)
+        } else if draw(SALT_BUSY) < self.busy {
+            Some(429)
         } else {
             None
         };
         Decision {
             latency,
             drop: draw(SALT_DROP) < self.drop,
-            throttle: self.throttle_every.is_some_and(|every| n.is_multiple_of(every)),
+            throttle: self
+                .throttle_every
+                .is_some_and(|every| n.is_multiple_of(every)),
             error,
             lro_fail: draw(SALT_LRO) < self.lro_fail,
         }
@@ -219,7 +240,13 @@ impl fmt::Display for FaultSpec {
         if self.bucket {
             parts.push("bucket=arm".into());
         }
-        for (key, p) in [("error500", self.error500), ("error503", self.error503), ("lro-fail", self.lro_fail), ("drop", self.drop)] {
+        for (key, p) in [
+            ("error500", self.error500),
+            ("error503", self.error503),
+            ("busy", self.busy),
+            ("lro-fail", self.lro_fail),
+            ("drop", self.drop),
+        ] {
             if p > 0.0 {
                 parts.push(format!("{key}={p}"));
             }
@@ -228,11 +255,18 @@ impl fmt::Display for FaultSpec {
             if lo == hi {
                 parts.push(format!("latency={}ms", lo.as_millis()));
             } else {
-                parts.push(format!("latency={}ms..{}ms", lo.as_millis(), hi.as_millis()));
+                parts.push(format!(
+                    "latency={}ms..{}ms",
+                    lo.as_millis(),
+                    hi.as_millis()
+                ));
             }
         }
         if let Some(ops) = &self.ops {
-            parts.push(format!("ops={}", ops.iter().cloned().collect::<Vec<_>>().join("|")));
+            parts.push(format!(
+                "ops={}",
+                ops.iter().cloned().collect::<Vec<_>>().join("|")
+            ));
         }
         f.write_str(&parts.join(","))
     }
@@ -244,13 +278,15 @@ pub struct Decision {
     pub latency: Option<Duration>,
     pub drop: bool,
     pub throttle: bool,
-    /// 500 or 503.
+    /// 500, 503, or 429 for `busy`.
     pub error: Option<u16>,
     pub lro_fail: bool,
 }
 
 fn probability(value: &str) -> Result<f64, String> {
-    let p: f64 = value.parse().map_err(|_| format!("`{value}` is not a number"))?;
+    let p: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
     if !(0.0..=1.0).contains(&p) {
         return Err(format!("`{value}` is not a probability between 0 and 1"));
     }
@@ -268,7 +304,10 @@ fn duration(value: &str) -> Result<Duration, String> {
     } else {
         return Err(format!("`{value}` needs a unit: ms or s (e.g. 20ms)"));
     };
-    let n: f64 = number.trim().parse().map_err(|_| format!("`{value}` is not a duration like 20ms or 1s"))?;
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration like 20ms or 1s"))?;
     if !(0.0..=60.0 / scale).contains(&n) {
         return Err(format!("`{value}` must be between 0 and 60s"));
     }
@@ -279,6 +318,7 @@ const SALT_LATENCY: u64 = 1;
 const SALT_DROP: u64 = 2;
 const SALT_500: u64 = 3;
 const SALT_503: u64 = 4;
+const SALT_BUSY: u64 = 6;
 const SALT_LRO: u64 = 5;
 
 /// splitmix64: a fixed, well-mixed hash, so decisions do not depend on an RNG crate's version.
@@ -356,7 +396,10 @@ impl Buckets {
         let bucket = self
             .buckets
             .entry((subscription.to_ascii_lowercase(), class))
-            .or_insert(Bucket { tokens: size, last: now });
+            .or_insert(Bucket {
+                tokens: size,
+                last: now,
+            });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * refill).min(size);
         bucket.last = now;
@@ -381,21 +424,27 @@ mod tests {
     #[test]
     fn full_spec_parses_and_round_trips() {
         let spec = FaultSpec::parse(
-            "seed=7,throttle-every=5,retry-after=2,bucket=arm,error500=0.05,error503=0.05,latency=20ms,lro-fail=0.1,drop=0.02,ops=put-connection|get-registry",
+            "seed=7,throttle-every=5,retry-after=2,bucket=arm,error500=0.05,error503=0.05,busy=0.01,latency=20ms,lro-fail=0.1,drop=0.02,ops=put-connection|get-registry",
         )
         .unwrap();
         assert_eq!(spec.seed, 7);
         assert_eq!(spec.throttle_every, Some(5));
         assert_eq!(spec.retry_after_secs, 2);
         assert!(spec.bucket);
-        assert_eq!(spec.latency, Some((Duration::from_millis(20), Duration::from_millis(20))));
+        assert_eq!(
+            spec.latency,
+            Some((Duration::from_millis(20), Duration::from_millis(20)))
+        );
         assert_eq!(spec.ops.as_ref().map(BTreeSet::len), Some(2));
         assert_eq!(FaultSpec::parse(&spec.to_string()).unwrap(), spec);
         assert!(FaultSpec::parse("").unwrap().is_none());
         assert!(FaultSpec::parse("none").unwrap().is_none());
         assert_eq!(FaultSpec::parse("none").unwrap().to_string(), "none");
         let range = FaultSpec::parse("latency=10ms..1s").unwrap();
-        assert_eq!(range.latency, Some((Duration::from_millis(10), Duration::from_secs(1))));
+        assert_eq!(
+            range.latency,
+            Some((Duration::from_millis(10), Duration::from_secs(1)))
+        );
     }
 
     #[test]
@@ -429,8 +478,14 @@ mod tests {
         assert_eq!(seq_a, again);
         assert_ne!(seq_a, seq_b);
         let errors = seq_a.iter().filter(|d| d.error == Some(500)).count();
-        assert!((30..=90).contains(&errors), "about 30% of 200 expected, got {errors}");
-        assert!(seq_a.iter().all(|d| d.latency.is_some_and(|l| l >= Duration::from_millis(1) && l <= Duration::from_millis(9))));
+        assert!(
+            (30..=90).contains(&errors),
+            "about 30% of 200 expected, got {errors}"
+        );
+        assert!(seq_a.iter().all(|d| {
+            d.latency
+                .is_some_and(|l| l >= Duration::from_millis(1) && l <= Duration::from_millis(9))
+        }));
     }
 
     #[test]
@@ -445,13 +500,25 @@ mod tests {
         let mut buckets = Buckets::default();
         let t0 = Instant::now();
         for i in 0..250u64 {
-            assert_eq!(buckets.take("S", QuotaClass::Reads, t0), Take::Allowed(249 - i));
+            assert_eq!(
+                buckets.take("S", QuotaClass::Reads, t0),
+                Take::Allowed(249 - i)
+            );
         }
         assert_eq!(buckets.take("s", QuotaClass::Reads, t0), Take::Throttled(1));
         // writes have their own bucket; another subscription too
-        assert_eq!(buckets.take("s", QuotaClass::Writes, t0), Take::Allowed(199));
-        assert_eq!(buckets.take("other", QuotaClass::Reads, t0), Take::Allowed(249));
+        assert_eq!(
+            buckets.take("s", QuotaClass::Writes, t0),
+            Take::Allowed(199)
+        );
+        assert_eq!(
+            buckets.take("other", QuotaClass::Reads, t0),
+            Take::Allowed(249)
+        );
         // 25 tokens per second
-        assert_eq!(buckets.take("s", QuotaClass::Reads, t0 + Duration::from_secs(1)), Take::Allowed(24));
+        assert_eq!(
+            buckets.take("s", QuotaClass::Reads, t0 + Duration::from_secs(1)),
+            Take::Allowed(24)
+        );
     }
 }

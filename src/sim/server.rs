@@ -26,7 +26,9 @@ use super::log::{RequestLog, RequestStats};
 use super::state::{LroSettings, NewConnection, World};
 use super::{admin, handlers, tls};
 
-/// How to run the sandbox. `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
+/// How to run the sandbox. Long-running operations finish on their status polls (not on a timer),
+/// so a run is the same whatever the machine's speed; an operation nobody polls stays `InProgress`.
+/// `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
 /// one `InProgress` poll per long-running operation, `Retry-After: 1`.
 #[derive(Clone)]
 pub struct SimOptions {
@@ -45,6 +47,9 @@ pub struct SimOptions {
     pub lro_polls: u32,
     /// `Retry-After` (seconds) advertised on long-running operations; 0 for fast tests.
     pub retry_after_secs: u64,
+    /// Subscriptions that belong to another tenant: reading a private endpoint there answers
+    /// 401 `InvalidAuthenticationTokenTenant`, as ARM does for a token from the wrong tenant.
+    pub other_tenant_subscriptions: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -58,6 +63,7 @@ impl Default for SimOptions {
             page_size: 50,
             lro_polls: 1,
             retry_after_secs: 1,
+            other_tenant_subscriptions: Vec::new(),
         }
     }
 }
@@ -74,6 +80,10 @@ impl fmt::Debug for SimOptions {
             .field("page_size", &self.page_size)
             .field("lro_polls", &self.lro_polls)
             .field("retry_after_secs", &self.retry_after_secs)
+            .field(
+                "other_tenant_subscriptions",
+                &self.other_tenant_subscriptions,
+            )
             .finish()
     }
 }
@@ -90,6 +100,8 @@ pub(crate) struct Settings {
     pub page_size: usize,
     pub lro: LroSettings,
     pub retry_after_secs: u64,
+    /// Lower-cased.
+    pub other_tenant: Vec<String>,
 }
 
 struct Inner {
@@ -122,12 +134,23 @@ impl Sandbox {
                 initial: world.clone(),
                 world: Mutex::new(world),
                 log: Mutex::new(RequestLog::default()),
-                faults: Mutex::new(FaultState { spec: options.faults.clone(), n: 0, buckets: Buckets::default() }),
+                faults: Mutex::new(FaultState {
+                    spec: options.faults.clone(),
+                    n: 0,
+                    buckets: Buckets::default(),
+                }),
                 settings: Settings {
                     token: options.token.clone(),
                     page_size: options.page_size.max(1),
-                    lro: LroSettings { polls: options.lro_polls },
+                    lro: LroSettings {
+                        polls: options.lro_polls,
+                    },
                     retry_after_secs: options.retry_after_secs,
+                    other_tenant: options
+                        .other_tenant_subscriptions
+                        .iter()
+                        .map(|s| s.to_ascii_lowercase())
+                        .collect(),
                 },
                 base_url: OnceLock::new(),
             }),
@@ -139,13 +162,20 @@ impl Sandbox {
         let sandbox = Sandbox::new(estate, &options)?;
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))
             .await
-            .map_err(|source| SimError::Bind { port: options.port, source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { port: options.port, source })?;
+            .map_err(|source| SimError::Bind {
+                port: options.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            port: options.port,
+            source,
+        })?;
         let (tls, ca_cert_path, temp_dir) = if options.tls {
             let (dir, temp) = match &options.cert_dir {
                 Some(d) => (d.clone(), None),
                 None => {
-                    let d = std::env::temp_dir().join(format!("linkguard-sim-{}", uuid::Uuid::new_v4()));
+                    let d = std::env::temp_dir()
+                        .join(format!("linkguard-sim-{}", uuid::Uuid::new_v4()));
                     (d.clone(), Some(d))
                 }
             };
@@ -160,12 +190,22 @@ impl Sandbox {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, tls, sandbox.router(), stopped));
         tracing::info!(%endpoint, "sandbox listening");
-        Ok(RunningSandbox { sandbox, endpoint, ca_cert_path, temp_dir, stop, task: Some(task) })
+        Ok(RunningSandbox {
+            sandbox,
+            endpoint,
+            ca_cert_path,
+            temp_dir,
+            stop,
+            task: Some(task),
+        })
     }
 
-    /// The axum router: ARM operations plus the `/_sim` test hooks.
+    /// The axum router: ARM operations plus the `/_sim` test hooks. Served by anything else than
+    /// [`Sandbox::start`], the `drop` fault cannot close the connection and is ignored.
     pub fn router(&self) -> Router {
-        admin::routes(self.clone()).fallback(handlers::arm).with_state(self.clone())
+        admin::routes(self.clone())
+            .fallback(handlers::arm)
+            .with_state(self.clone())
     }
 
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
@@ -182,7 +222,10 @@ impl Sandbox {
     }
     /// Base URL for `nextLink` and operation URLs.
     pub(crate) fn base_url(&self) -> &str {
-        self.inner.base_url.get().map_or("http://127.0.0.1", String::as_str)
+        self.inner
+            .base_url
+            .get()
+            .map_or("http://127.0.0.1", String::as_str)
     }
 
     /// Counters and the latest requests (ARM requests only; `/_sim` routes are not counted).
@@ -213,13 +256,23 @@ impl Sandbox {
     }
 
     /// Adds a connection to a registry, as creating a private endpoint against it would.
-    pub fn add_connection(&self, registry_id: &str, connection: NewConnection) -> Result<Value, SimError> {
+    pub fn add_connection(
+        &self,
+        registry_id: &str,
+        connection: NewConnection,
+    ) -> Result<Value, SimError> {
         self.world().add_connection(registry_id, connection)
     }
 
     /// Changes a connection's state "by someone else" (no checks), e.g. to `Disconnected`.
-    pub fn set_connection_status(&self, connection_id: &str, status: &str, description: Option<&str>) -> Result<Value, SimError> {
-        self.world().set_connection_status(connection_id, status, description)
+    pub fn set_connection_status(
+        &self,
+        connection_id: &str,
+        status: &str,
+        description: Option<&str>,
+    ) -> Result<Value, SimError> {
+        self.world()
+            .set_connection_status(connection_id, status, description)
     }
 
     /// Adds a private endpoint body (`GET Microsoft.Network/privateEndpoints/{name}` shape).
@@ -306,7 +359,12 @@ impl Drop for RunningSandbox {
 #[derive(Clone)]
 pub(crate) struct ConnKill(pub Arc<Notify>);
 
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -335,12 +393,20 @@ async fn serve_connection(tcp: TcpStream, tls: Option<TlsAcceptor>, app: Router)
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnKill(service_kill.clone()));
         let mut app = app.clone();
-        async move { Ok::<_, Infallible>(app.call(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            Ok::<_, Infallible>(
+                app.call(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|e| match e {}),
+            )
+        }
     });
     let http = hyper::server::conn::http1::Builder::new();
     match tls {
         Some(acceptor) => {
-            let Ok(stream) = acceptor.accept(tcp).await else { return };
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
             let conn = http.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}
