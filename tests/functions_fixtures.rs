@@ -1,7 +1,7 @@
 //! Every invocation fixture (real host payloads, ../shared/fixtures/functions) and every Event Grid
 //! fixture wrapped in a ConnectionEvents invocation, posted to the running handler over HTTP; plus
 //! bad input, after which the handler still answers.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod functions_support;
 
@@ -28,7 +28,14 @@ fn plan(file: &str) -> Vec<(&'static str, Want)> {
         "blob-trigger-invocation-azure.json" => vec![
             ("blobspread", Status(404, "UnknownFunction")),
             // Misrouted to ConnectionEvents: base64 content is no event; acknowledged.
-            ("ConnectionEvents", Acked(&["Data.blobIn", "can never be processed", "a string that is not JSON"])),
+            (
+                "ConnectionEvents",
+                Acked(&[
+                    "Data.blobIn",
+                    "can never be processed",
+                    "a string that is not JSON",
+                ]),
+            ),
         ],
         "queue-invocation-azure.json" => vec![
             ("queue", Status(404, "UnknownFunction")),
@@ -41,25 +48,45 @@ fn plan(file: &str) -> Vec<(&'static str, Want)> {
         // Event Grid schema and CloudEvents envelopes (binding named `event` in the capture).
         "eventgrid-invocation.json" => vec![(
             "ConnectionEvents",
-            Acked(&["Data.event", "event 4e773554-f6b7-4ea2-b07d-4c5fd5aba741 ignored: topic `topic` is not in LINKGUARD_EVENT_TOPICS"]),
+            Acked(&[
+                "Data.event",
+                "event 4e773554-f6b7-4ea2-b07d-4c5fd5aba741 ignored: topic `topic` is not in LINKGUARD_EVENT_TOPICS",
+            ]),
         )],
         "eventgrid-cloudevent-invocation.json" => vec![(
             "ConnectionEvents",
-            Acked(&["event 4e773554-f6b7-4ea2-b07d-4c5fd5aba741 ignored: topic `source` is not in LINKGUARD_EVENT_TOPICS"]),
+            Acked(&[
+                "event 4e773554-f6b7-4ea2-b07d-4c5fd5aba741 ignored: topic `source` is not in LINKGUARD_EVENT_TOPICS",
+            ]),
         )],
         "eventgrid-invocation-blob-created-assembled.json" => vec![(
             "ConnectionEvents",
-            Acked(&["event 93902694-901e-008f-6f95-7153a806873c ignored: topic", "nothing to reconcile"]),
+            Acked(&[
+                "event 93902694-901e-008f-6f95-7153a806873c ignored: topic",
+                "nothing to reconcile",
+            ]),
         )],
         // HTTP captures posted to ManualAudit: none carries a body linkguard accepts.
-        "http-invocation-azure-json-body.json" => vec![("ManualAudit", Res(400, "unknown field `name`"))],
+        "http-invocation-azure-json-body.json" => {
+            vec![("ManualAudit", Res(400, "unknown field `name`"))]
+        }
         "http-invocation-azure-post-text.json" => vec![("ManualAudit", Res(400, "not valid JSON"))],
-        "http-invocation-azure-query-param.json" => vec![("ManualAudit", Res(400, "not valid JSON"))],
+        "http-invocation-azure-query-param.json" => {
+            vec![("ManualAudit", Res(400, "not valid JSON"))]
+        }
         "http-invocation-docs-order.json" => vec![("ManualAudit", Res(400, "unknown field `id`"))],
-        "http-invocation-local-admin-key.json" => vec![("ManualAudit", Res(400, "unknown field `message`"))],
-        "timer-invocation.json" => vec![("ScheduledAudit", Acked(&["schedule status: last", "report stored"]))],
+        "http-invocation-local-admin-key.json" => {
+            vec![("ManualAudit", Res(400, "unknown field `message`"))]
+        }
+        "timer-invocation.json" => vec![(
+            "ScheduledAudit",
+            Acked(&["schedule status: last", "report stored"]),
+        )],
         "timer-invocation-no-schedule-status.json" => {
-            vec![("ScheduledAudit", Acked(&["schedule status: not monitored", "report stored"]))]
+            vec![(
+                "ScheduledAudit",
+                Acked(&["schedule status: not monitored", "report stored"]),
+            )]
         }
         // Responses, not invocations: checked against the response types below.
         "response-docs-example.json" | "response-http-json-body.json" => vec![],
@@ -87,9 +114,13 @@ async fn every_invocation_fixture_gets_its_documented_answer() {
                 }
                 Want::Res(code, fragment) => {
                     assert_eq!(status, 200, "{name} -> {function}: {answer}");
-                    let res: HttpOutput = serde_json::from_value(answer["Outputs"]["res"].clone()).unwrap();
+                    let res: HttpOutput =
+                        serde_json::from_value(answer["Outputs"]["res"].clone()).unwrap();
                     assert_eq!(u64::from(res.status_code), code, "{name}: {answer}");
-                    assert_eq!(res.headers.get("Content-Type").map(String::as_str), Some("application/json"));
+                    assert_eq!(
+                        res.headers.get("Content-Type").map(String::as_str),
+                        Some("application/json")
+                    );
                     let msg = res.body["error"]["message"].as_str().unwrap();
                     assert!(msg.contains(fragment), "{name}: {msg}");
                 }
@@ -97,8 +128,16 @@ async fn every_invocation_fixture_gets_its_documented_answer() {
                     assert_eq!(status, code, "{name} -> {function}: {answer}");
                     assert_eq!(answer["Error"]["code"], error, "{name}");
                     if error == "UnknownFunction" {
-                        assert_eq!(answer["Error"]["functions"], json!(["ConnectionEvents", "ScheduledAudit", "ManualAudit"]));
-                        assert!(answer["Error"]["message"].as_str().unwrap().contains(function));
+                        assert_eq!(
+                            answer["Error"]["functions"],
+                            json!(["ConnectionEvents", "ScheduledAudit", "ManualAudit"])
+                        );
+                        assert!(
+                            answer["Error"]["message"]
+                                .as_str()
+                                .unwrap()
+                                .contains(function)
+                        );
                     }
                 }
             }
@@ -114,11 +153,13 @@ async fn every_invocation_fixture_gets_its_documented_answer() {
 #[test]
 fn response_fixtures_read_as_handler_responses() {
     let dir = shared_fixtures("functions");
-    let docs: InvocationResponse = serde_json::from_value(read_json(&dir.join("response-docs-example.json"))).unwrap();
+    let docs: InvocationResponse =
+        serde_json::from_value(read_json(&dir.join("response-docs-example.json"))).unwrap();
     assert_eq!(docs.logs, vec!["Log message 1", "Log message 2"]);
     assert_eq!(docs.outputs["res"]["body"], "Message enqueued");
     assert_eq!(docs.return_value, json!("{\"hello\":\"world\"}"));
-    let json_body: InvocationResponse = serde_json::from_value(read_json(&dir.join("response-http-json-body.json"))).unwrap();
+    let json_body: InvocationResponse =
+        serde_json::from_value(read_json(&dir.join("response-http-json-body.json"))).unwrap();
     let out: HttpOutput = serde_json::from_value(json_body.outputs["outResp"].clone()).unwrap();
     assert_eq!(out.status_code, 201);
     assert_eq!(out.body, json!({"id": "Anjana"}));
@@ -127,12 +168,18 @@ fn response_fixtures_read_as_handler_responses() {
     assert_eq!(text.status_code, 204);
     // What linkguard sends has the same members as the documented response.
     let ours = serde_json::to_value(InvocationResponse::default()).unwrap();
-    assert_eq!(ours, json!({"Outputs": {}, "Logs": [], "ReturnValue": null}));
+    assert_eq!(
+        ours,
+        json!({"Outputs": {}, "Logs": [], "ReturnValue": null})
+    );
 }
 
 #[tokio::test]
 async fn every_event_grid_fixture_in_a_connection_events_invocation_is_acknowledged() {
-    let topics = ["/subscriptions/{subscription-id}", "/subscriptions/{subscription-id}/resourceGroups/{resource-group}"];
+    let topics = [
+        "/subscriptions/{subscription-id}",
+        "/subscriptions/{subscription-id}/resourceGroups/{resource-group}",
+    ];
     let stack = Stack::start(&topics).await;
     let files = fixture_files("eventgrid");
     assert_eq!(files.len(), 17);
@@ -144,7 +191,10 @@ async fn every_event_grid_fixture_in_a_connection_events_invocation_is_acknowled
             deliveries.extend(items.iter().cloned());
         }
         for delivery in deliveries {
-            let (status, answer) = stack.server.invoke("ConnectionEvents", &event_invocation(delivery)).await;
+            let (status, answer) = stack
+                .server
+                .invoke("ConnectionEvents", &event_invocation(delivery))
+                .await;
             assert_eq!(status, 200, "{name}: {answer}");
             assert_envelope(&answer);
             let log = logs(&answer);
@@ -154,7 +204,11 @@ async fn every_event_grid_fixture_in_a_connection_events_invocation_is_acknowled
             );
         }
     }
-    assert_eq!(stack.sandbox().requests().total, 0, "no fixture names a registry: ARM untouched");
+    assert_eq!(
+        stack.sandbox().requests().total,
+        0,
+        "no fixture names a registry: ARM untouched"
+    );
     assert!(stack.stored_reports().is_empty());
 }
 
@@ -164,35 +218,62 @@ async fn bad_input_gets_a_clear_status_and_the_handler_stays_up() {
     let s = &stack.server;
 
     // Not JSON.
-    let (status, body) = s.post_raw("/ConnectionEvents", b"{\"Data\": ".to_vec()).await;
+    let (status, body) = s
+        .post_raw("/ConnectionEvents", b"{\"Data\": ".to_vec())
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_envelope(&body);
     assert_eq!(body["Error"]["code"], "InvalidInvocation");
-    assert!(body["Error"]["message"].as_str().unwrap().contains("not JSON"));
+    assert!(
+        body["Error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not JSON")
+    );
     let (status, _) = s.post_raw("/ManualAudit", Vec::new()).await;
     assert_eq!(status, 400);
 
     // Wrong types.
     let (status, body) = s.invoke("ScheduledAudit", &json!({"Data": 5})).await;
     assert_eq!(status, 400);
-    assert!(body["Error"]["message"].as_str().unwrap().contains("`Data` is a number"));
-    let (status, body) = s.invoke("ConnectionEvents", &json!({"Data": {"eventGridEvent": 5}})).await;
+    assert!(
+        body["Error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`Data` is a number")
+    );
+    let (status, body) = s
+        .invoke("ConnectionEvents", &json!({"Data": {"eventGridEvent": 5}}))
+        .await;
     assert_eq!(status, 200, "a number can never be an event: acknowledged");
     assert!(logs(&body).contains("a number"), "{body}");
-    let (status, body) = s.invoke("ConnectionEvents", &json!({"Data": {"eventGridEvent": {"id": 7, "eventType": ["x"]}}})).await;
+    let (status, body) = s
+        .invoke(
+            "ConnectionEvents",
+            &json!({"Data": {"eventGridEvent": {"id": 7, "eventType": ["x"]}}}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert!(logs(&body).contains("no `eventType`"), "{body}");
-    let (status, body) = s.invoke("ManualAudit", &json!({"Data": {"req": [1, 2]}})).await;
+    let (status, body) = s
+        .invoke("ManualAudit", &json!({"Data": {"req": [1, 2]}}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["Outputs"]["res"]["statusCode"], 400);
 
     // An event whose resource id is malformed: acknowledged, logged, nothing read.
     let mut ev = connection_write_event("evt-bad-id", PENDING_CONN);
-    ev["data"]["resourceUri"] = json!("/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups//providers/Microsoft.ContainerRegistry/registries/acrprod01");
+    ev["data"]["resourceUri"] = json!(
+        "/subscriptions/11111111-1111-1111-1111-111111111111/resourceGroups//providers/Microsoft.ContainerRegistry/registries/acrprod01"
+    );
     ev["subject"] = json!("");
     let (status, body) = s.invoke("ConnectionEvents", &event_invocation(ev)).await;
     assert_eq!(status, 200, "{body}");
-    assert!(logs(&body).contains("event evt-bad-id ignored: malformed resource id"), "{}", logs(&body));
+    assert!(
+        logs(&body).contains("event evt-bad-id ignored: malformed resource id"),
+        "{}",
+        logs(&body)
+    );
 
     // 10 MB: refused as too large (not a transient problem, so 413 is right).
     let mut big = br#"{"Data": {"eventGridEvent": ""#.to_vec();
@@ -208,7 +289,11 @@ async fn bad_input_gets_a_clear_status_and_the_handler_stays_up() {
     assert_eq!(body["Error"]["functions"][2], "ManualAudit");
     let (status, _) = s.post_raw("/a/b/c", b"{}".to_vec()).await;
     assert_eq!(status, 404);
-    let resp = http().get(format!("{}/ConnectionEvents", s.base)).send().await.unwrap();
+    let resp = http()
+        .get(format!("{}/ConnectionEvents", s.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 405);
     let body: Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert_eq!(body["Error"]["code"], "MethodNotAllowed");
@@ -218,6 +303,11 @@ async fn bad_input_gets_a_clear_status_and_the_handler_stays_up() {
 
     assert_eq!(stack.sandbox().requests().total, 0);
     assert_eq!(s.ready().await, 200, "still up");
-    let (status, _) = s.invoke("ScheduledAudit", &read_json(&shared_fixtures("functions").join("timer-invocation.json"))).await;
+    let (status, _) = s
+        .invoke(
+            "ScheduledAudit",
+            &read_json(&shared_fixtures("functions").join("timer-invocation.json")),
+        )
+        .await;
     assert_eq!(status, 200, "still serving");
 }

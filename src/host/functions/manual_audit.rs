@@ -90,7 +90,11 @@ pub fn parse_request(req: &HttpRequestData) -> Result<ManualRequest, ClientError
     let parsed: ManualRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        let inner = inner
+            .split(" at line ")
+            .next()
+            .unwrap_or(&inner)
+            .to_string();
         if path == "." || inner.starts_with("unknown field") {
             ClientError::bad("InvalidBody", inner)
         } else {
@@ -102,7 +106,8 @@ pub fn parse_request(req: &HttpRequestData) -> Result<ManualRequest, ClientError
 
 /// Checks the `registry` field: a well-formed registry id.
 pub fn parse_registry(raw: &str) -> Result<ResourceId, ClientError> {
-    let id = ResourceId::parse(raw).map_err(|e| ClientError::bad("InvalidRegistryId", format!("`registry`: {e}")))?;
+    let id = ResourceId::parse(raw)
+        .map_err(|e| ClientError::bad("InvalidRegistryId", format!("`registry`: {e}")))?;
     match id.ancestor_of_type("Microsoft.ContainerRegistry", "registries") {
         Some(reg) if reg == id => Ok(id),
         _ => Err(ClientError::bad(
@@ -121,7 +126,10 @@ fn refuse(err: ClientError, mut log: InvocationLog) -> Reply {
 }
 
 pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) -> Reply {
-    let req = match inv.input(BINDING).map(|(_, v)| HttpRequestData::from_value(v)) {
+    let req = match inv
+        .input(BINDING)
+        .map(|(_, v)| HttpRequestData::from_value(v))
+    {
         Some(Ok(r)) => r,
         Some(Err(e)) => return refuse(ClientError::bad("InvalidRequest", e), log),
         None => {
@@ -150,7 +158,10 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         Err(failure) => {
             let report = state.policy_failure_report(Trigger::Http, &failure);
             let stored = state.reports().store(&report).await.ok();
-            let message = format!("the policy is not usable, nothing was done: {}", failure.message);
+            let message = format!(
+                "the policy is not usable, nothing was done: {}",
+                failure.message
+            );
             log.error(message.clone());
             let body = json!({"error": {"code": "PolicyInvalid", "message": message}, "summary": summary(&report, stored.as_deref())});
             return Reply::ok(log.into_lines()).with_output(OUTPUT, HttpOutput::json(500, body));
@@ -171,8 +182,14 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         );
     }
     log.info(match &registry {
-        Some(id) => format!("manual audit of {id}{}", if dry_run { " (dry run)" } else { "" }),
-        None => format!("manual audit of every governed registry{}", if dry_run { " (dry run)" } else { "" }),
+        Some(id) => format!(
+            "manual audit of {id}{}",
+            if dry_run { " (dry run)" } else { "" }
+        ),
+        None => format!(
+            "manual audit of every governed registry{}",
+            if dry_run { " (dry run)" } else { "" }
+        ),
     });
     let engine = state.engine(Arc::clone(&policy), Trigger::Http, dry_run);
     let result = match &registry {
@@ -222,9 +239,18 @@ mod tests {
 
     #[test]
     fn body_forms_and_errors() {
-        assert_eq!(parse_request(&HttpRequestData::default()).unwrap(), ManualRequest::default());
-        assert_eq!(parse_request(&req(json!("  "))).unwrap(), ManualRequest::default());
-        assert_eq!(parse_request(&req(json!("null"))).unwrap(), ManualRequest::default());
+        assert_eq!(
+            parse_request(&HttpRequestData::default()).unwrap(),
+            ManualRequest::default()
+        );
+        assert_eq!(
+            parse_request(&req(json!("  "))).unwrap(),
+            ManualRequest::default()
+        );
+        assert_eq!(
+            parse_request(&req(json!("null"))).unwrap(),
+            ManualRequest::default()
+        );
         let r = parse_request(&req(json!(r#"{"dryRun": true, "registry": "x"}"#))).unwrap();
         assert_eq!(r.dry_run, Some(true));
         let e = parse_request(&req(json!(r#"{"name": "Anjana"}"#))).unwrap_err();
@@ -245,8 +271,17 @@ mod tests {
         let reg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr";
         assert!(parse_registry(reg).is_ok());
         assert!(parse_registry(&format!("{reg}/privateEndpointConnections/c")).is_err());
-        assert!(parse_registry("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x").is_err());
+        assert!(
+            parse_registry(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x"
+            )
+            .is_err()
+        );
         let e = parse_registry("acr").unwrap_err();
-        assert!(e.message.starts_with("`registry`: invalid ARM resource id"), "{}", e.message);
+        assert!(
+            e.message.starts_with("`registry`: invalid ARM resource id"),
+            "{}",
+            e.message
+        );
     }
 }

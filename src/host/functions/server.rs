@@ -74,7 +74,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The readiness probe (and later health pings).
 async fn ready() -> Json<serde_json::Value> {
-    Json(json!({"service": "linkguard", "version": env!("CARGO_PKG_VERSION"), "functions": FUNCTIONS}))
+    Json(
+        json!({"service": "linkguard", "version": env!("CARGO_PKG_VERSION"), "functions": FUNCTIONS}),
+    )
 }
 
 fn unknown_function(what: &str) -> Response {
@@ -124,7 +126,8 @@ async fn invoke(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    let span = tracing::info_span!("invocation", function = func.name(), invocation_id = %invocation_id);
+    let span =
+        tracing::info_span!("invocation", function = func.name(), invocation_id = %invocation_id);
     async move {
         let body = match body {
             Ok(b) => b,
@@ -136,7 +139,10 @@ async fn invoke(
                         MAX_BODY_BYTES / (1024 * 1024)
                     )
                 } else {
-                    format!("the invocation body could not be read: {}", rejection.body_text())
+                    format!(
+                        "the invocation body could not be read: {}",
+                        rejection.body_text()
+                    )
                 };
                 tracing::warn!("{message}");
                 return Reply::failed(status, "BodyRejected", message, Vec::new()).into_response();
@@ -146,15 +152,23 @@ async fn invoke(
             Ok(inv) => inv,
             Err(e) => {
                 tracing::warn!("invocation refused: {e}");
-                return Reply::failed(StatusCode::BAD_REQUEST, "InvalidInvocation", e.to_string(), Vec::new())
-                    .into_response();
+                return Reply::failed(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidInvocation",
+                    e.to_string(),
+                    Vec::new(),
+                )
+                .into_response();
             }
         };
         let mut log = InvocationLog::new();
         if let Some(m) = inv.method_name()
             && !m.eq_ignore_ascii_case(func.name())
         {
-            log.info(format!("Metadata.sys.MethodName is `{m}`; serving {}", func.name()));
+            log.info(format!(
+                "Metadata.sys.MethodName is `{m}`; serving {}",
+                func.name()
+            ));
         }
         let started = std::time::Instant::now();
         let reply = match func {
@@ -162,7 +176,11 @@ async fn invoke(
             Function::ScheduledAudit => scheduled_audit::handle(&state, &inv, log).await,
             Function::ManualAudit => manual_audit::handle(&state, &inv, log).await,
         };
-        tracing::info!(status = reply.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "invocation finished");
+        tracing::info!(
+            status = reply.status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "invocation finished"
+        );
         reply.into_response()
     }
     .instrument(span)
