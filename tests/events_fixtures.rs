@@ -1,6 +1,11 @@
 //! Every Event Grid fixture (real payloads, ../shared/fixtures/eventgrid) through the shared event
 //! parser and selector, with the outcome expected for each file.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 

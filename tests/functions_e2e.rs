@@ -1,6 +1,11 @@
 //! End to end through the running handler: invocations over HTTP on 127.0.0.1, the real ARM client
 //! against the ARM sandbox seeded with examples/estate.json, reports in a directory sink.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod functions_support;
 

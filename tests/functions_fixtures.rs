@@ -1,7 +1,12 @@
 //! Every invocation fixture (real host payloads, ../shared/fixtures/functions) and every Event Grid
 //! fixture wrapped in a ConnectionEvents invocation, posted to the running handler over HTTP; plus
 //! bad input, after which the handler still answers.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod functions_support;
 

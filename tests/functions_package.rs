@@ -2,7 +2,12 @@
 //! and checked (layout, exec bit, host.json), and every function.json checked against the running
 //! handler: its folder name is a route the handler serves and its binding names are the ones the
 //! handler reads.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod functions_support;
 

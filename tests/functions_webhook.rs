@@ -1,5 +1,10 @@
 //! `POST /webhook/eventgrid`: Event Grid delivering straight to `serve`, handshakes included.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod functions_support;
 

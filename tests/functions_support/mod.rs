@@ -1,7 +1,13 @@
 //! Shared by the `functions_*` tests: the handler served over HTTP on 127.0.0.1 like the Functions
 //! host sees it, backed by the ARM sandbox through the real ARM client, reports in a real directory
 //! sink (or an in-memory store when a test needs to make storage fail).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -119,7 +119,17 @@ pub fn prepare(
 /// The `serve` subcommand.
 pub async fn run_cli(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let prepared = match prepare(&args, config::process_env) {
+    run_with(args, config::process_env, server::shutdown_signal()).await
+}
+
+/// `serve` with the settings read through `lookup` and stopped by `shutdown` (tests run it
+/// in-process; `run_cli` passes the environment and SIGTERM/SIGINT).
+pub async fn run_with(
+    args: ServeArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> ExitCode {
+    let prepared = match prepare(&args, &lookup) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("error: {message}");
@@ -129,7 +139,7 @@ pub async fn run_cli(args: ServeArgs) -> ExitCode {
     let Arm {
         resources,
         credential,
-    } = match build_resources(&prepared.settings, config::process_env) {
+    } = match build_resources(&prepared.settings, &lookup) {
         Ok(r) => r,
         Err(message) => {
             eprintln!("error: {message}");
@@ -175,7 +185,7 @@ pub async fn run_cli(args: ServeArgs) -> ExitCode {
             "LINKGUARD_EVENT_TOPICS is empty: every event is ignored; only the timer and manual audits act"
         );
     }
-    match server::serve(listener, state, server::shutdown_signal()).await {
+    match server::serve(listener, state, shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
