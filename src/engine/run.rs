@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use super::locks;
 use super::report_builder::ReportBuilder;
 use super::resources::{ResourceErrorKind, Resources};
-use crate::model::{ConnectionState, ConnectionStatus, Registry, ResourceId};
+use crate::model::{ConnectionState, ConnectionStatus, ProvisioningState, Registry, ResourceId};
 use crate::plan::{Action, Decision, Remediation};
 use crate::policy::{Endpoints, Mode, Policy, evaluate_registry};
 use crate::report::{ActionRecord, Outcome, Report, RunMode, Trigger};
@@ -372,6 +372,22 @@ impl Engine {
                 current.status()
             ));
             return (record, Some(Some(current.status())), false);
+        }
+        // Another operation is still running on it (someone else's, or ours from a run that died):
+        // writing now would race it. The operation finishes on its own; the next run decides.
+        if let Some(state) = current.properties.provisioning_state.as_ref().filter(|p| {
+            matches!(
+                p,
+                ProvisioningState::Updating
+                    | ProvisioningState::Creating
+                    | ProvisioningState::Deleting
+            )
+        }) {
+            record.outcome = Outcome::Skipped;
+            record.error = Some(format!(
+                "an operation is in progress on it (provisioningState {state}); not written"
+            ));
+            return (record, None, false);
         }
         let result = match d.action {
             Action::Approve | Action::Reject => {

@@ -142,9 +142,7 @@ impl Sandbox {
                 settings: Settings {
                     token: options.token.clone(),
                     page_size: options.page_size.max(1),
-                    lro: LroSettings {
-                        polls: options.lro_polls,
-                    },
+                    lro: LroSettings::new(options.lro_polls, options.retry_after_secs),
                     retry_after_secs: options.retry_after_secs,
                     other_tenant: options
                         .other_tenant_subscriptions
@@ -209,7 +207,9 @@ impl Sandbox {
     }
 
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.inner.world)
+        let mut world = lock(&self.inner.world);
+        world.settle(std::time::Instant::now());
+        world
     }
     pub(crate) fn log(&self) -> MutexGuard<'_, RequestLog> {
         lock(&self.inner.log)
