@@ -7,7 +7,9 @@
 pub mod adapters;
 pub mod arm;
 pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod events;
 pub mod host;
 pub mod model;
 pub mod plan;

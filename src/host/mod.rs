@@ -1,1 +1,3 @@
 //! Hosts: the Azure Functions custom handler and the AWS Lambda entry.
+
+pub mod functions;
