@@ -79,19 +79,26 @@ impl Engine {
 
     /// Audits every governed registry: one list call per page per subscription, then only writes.
     pub async fn audit(&self) -> RunResult {
+        let base = self.resources.request_count();
         match self.governed_subscriptions().await {
-            Ok(subs) => self.audit_subscriptions(&subs).await,
+            Ok(subs) => self.audit_subscriptions_since(&subs, base).await,
             Err(e) => {
                 let mut report =
                     ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
                 report.incomplete("subscriptions", format!("cannot list subscriptions: {e}"));
                 RunResult {
-                    report: report.finish(self.resources.request_count()),
+                    report: report.finish(self.requests_since(base)),
                     transient_failure: e.is_transient(),
                     registries_read: 0,
                 }
             }
         }
+    }
+
+    /// ARM requests since `base`. Exact for one run at a time; runs sharing a client at once (a
+    /// busy `serve`) also count each other's requests.
+    fn requests_since(&self, base: u64) -> u64 {
+        self.resources.request_count().saturating_sub(base)
     }
 
     /// The subscriptions an audit covers: the policy's scope, or every one the identity can list.
@@ -104,6 +111,11 @@ impl Engine {
 
     /// Audits the governed registries of the given subscriptions (one fan-out message's work).
     pub async fn audit_subscriptions(&self, subscriptions: &[String]) -> RunResult {
+        self.audit_subscriptions_since(subscriptions, self.resources.request_count())
+            .await
+    }
+
+    async fn audit_subscriptions_since(&self, subscriptions: &[String], base: u64) -> RunResult {
         let mut report = ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
         let mut transient = false;
         let mut governed = Vec::new();
@@ -125,7 +137,7 @@ impl Engine {
             .await;
         transient |= self.merge(&mut report, outcomes);
         RunResult {
-            report: report.finish(self.resources.request_count()),
+            report: report.finish(self.requests_since(base)),
             transient_failure: transient,
             registries_read,
         }
@@ -134,6 +146,7 @@ impl Engine {
     /// Reconciles the named registries (from an event or an operator), reading each fresh from ARM:
     /// the event is a hint, never evidence. Ungoverned ids are ignored.
     pub async fn reconcile(&self, ids: &[ResourceId]) -> RunResult {
+        let base = self.resources.request_count();
         let mut report = ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
         let mut unique: Vec<ResourceId> = Vec::new();
         for id in ids {
@@ -166,7 +179,7 @@ impl Engine {
         let outcomes = self.run_registries(inputs).await;
         transient |= self.merge(&mut report, outcomes);
         RunResult {
-            report: report.finish(self.resources.request_count()),
+            report: report.finish(self.requests_since(base)),
             transient_failure: transient,
             registries_read,
         }
@@ -446,7 +459,28 @@ impl Engine {
             return (record, None, false);
         }
         let _lock = locks::lock(&r.registry).await;
-        match self.resources.patch_registry(&r.registry, &r.patch).await {
+        // Re-read under the lock and patch only what still differs: a concurrent run (or a person)
+        // may have fixed it already.
+        let fresh = match self.resources.get_registry(&r.registry).await {
+            Ok(reg) => reg,
+            Err(e) => {
+                record.outcome = Outcome::Failed;
+                record.error = Some(format!("re-read before patching failed: {e}"));
+                return (record, None, e.is_transient());
+            }
+        };
+        let no_endpoints = Endpoints::default();
+        let Some(patch) = evaluate_registry(&self.policy, &fresh, &no_endpoints)
+            .remediations
+            .into_iter()
+            .next()
+            .map(|r| r.patch)
+        else {
+            record.outcome = Outcome::Skipped;
+            record.error = Some("the registry already matches the policy; not written".into());
+            return (record, Some(fresh), false);
+        };
+        match self.resources.patch_registry(&r.registry, &patch).await {
             Ok(reg) => {
                 record.outcome = Outcome::Applied;
                 (record, Some(reg), false)
