@@ -12,7 +12,7 @@ seconds="${2:-600}"
 [[ "$mode" == smoke ]] && seconds=5
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked --version 0.13.1
+  cargo install cargo-fuzz --locked --version 0.13.2
 fi
 # cargo fuzz passes -Z flags (sanitizers, coverage); the machine has one stable toolchain.
 export RUSTC_BOOTSTRAP=1
