@@ -11,13 +11,12 @@
 mod engine_support;
 #[path = "support_azurite/mod.rs"]
 mod support_azurite;
-#[path = "support_report/mod.rs"]
-mod support_report;
 
 use std::time::Duration;
 
 use azure_core::http::Url;
 use azure_storage_blob::BlobContainerClient;
+use engine_support::support_report;
 use engine_support::*;
 use linkguard::report::sink::{BlobSinkOptions, ObjectKind, ReportDestination, ReportSink};
 use linkguard::report::{Report, render};
