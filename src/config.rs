@@ -464,7 +464,10 @@ mod tests {
         }
         let text = e.to_string();
         assert!(text.contains("has 5 field(s)"), "{text}");
-        assert!(text.contains("`password` is not a known credential"), "{text}");
+        assert!(
+            text.contains("`password` is not a known credential"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -490,9 +493,14 @@ mod tests {
         assert!(!s.reports.to_string().contains("SECRETSIG"));
         assert!(!format!("{s:?}").contains("SECRETSIG"));
         let e = settings(&[(REPORTS, "https://acct.blob.core.windows.net/a/b")]).unwrap_err();
-        assert!(e.names(REPORTS) && e.to_string().contains("below a container"), "{e}");
+        assert!(
+            e.names(REPORTS) && e.to_string().contains("below a container"),
+            "{e}"
+        );
         let s = settings(&[(REPORTS, "/var/reports")]).unwrap();
-        assert!(matches!(s.reports, ReportDestination::Directory(p) if p == PathBuf::from("/var/reports")));
+        assert!(
+            matches!(&s.reports, ReportDestination::Directory(p) if p.as_path() == std::path::Path::new("/var/reports"))
+        );
     }
 
     #[test]
@@ -575,7 +583,10 @@ mod tests {
 
     #[test]
     fn overlay_prefers_flags() {
-        let overrides = [(ARM_ENDPOINT, Some("http://127.0.0.1:1".to_string())), (REPORTS, None)];
+        let overrides = [
+            (ARM_ENDPOINT, Some("http://127.0.0.1:1".to_string())),
+            (REPORTS, None),
+        ];
         let base = |k: &str| match k {
             ARM_ENDPOINT => Some("https://management.azure.com".to_string()),
             REPORTS => Some("/from/env".to_string()),
@@ -583,6 +594,8 @@ mod tests {
         };
         let s = Settings::from_lookup(overlay(&overrides, base)).unwrap();
         assert_eq!(s.arm_endpoint, "http://127.0.0.1:1");
-        assert!(matches!(&s.reports, ReportDestination::Directory(p) if p == &PathBuf::from("/from/env")));
+        assert!(
+            matches!(&s.reports, ReportDestination::Directory(p) if p == &PathBuf::from("/from/env"))
+        );
     }
 }

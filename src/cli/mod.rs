@@ -41,6 +41,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Offline: decide what the policy would do to an exported estate (no network).
     Evaluate(evaluate::EvaluateArgs),
+    /// The Azure Functions custom handler on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
+    Serve(crate::host::functions::ServeArgs),
     /// Render or summarize a stored report.
     Report(crate::report::cli::ReportArgs),
     /// Serve the ARM-compatible sandbox seeded with an estate.
@@ -63,6 +65,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Evaluate(args) => evaluate::run(args),
         Command::Sim(args) => crate::sim::run_cli(args).await,
         Command::Report(args) => crate::report::cli::run_cli(args),
+        Command::Serve(args) => crate::host::functions::run_cli(args).await,
         Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
     }
 }

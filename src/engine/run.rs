@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt};
 use super::locks;
 use super::report_builder::ReportBuilder;
 use super::resources::{ResourceErrorKind, Resources};
-use crate::model::{ConnectionState, ConnectionStatus, Registry, ResourceId};
+use crate::model::{ConnectionState, ConnectionStatus, ProvisioningState, Registry, ResourceId};
 use crate::plan::{Action, Decision, Remediation};
 use crate::policy::{Endpoints, Mode, Policy, evaluate_registry};
 use crate::report::{ActionRecord, Outcome, Report, RunMode, Trigger};
@@ -79,24 +79,47 @@ impl Engine {
 
     /// Audits every governed registry: one list call per page per subscription, then only writes.
     pub async fn audit(&self) -> RunResult {
+        let base = self.resources.request_count();
+        match self.governed_subscriptions().await {
+            Ok(subs) => self.audit_subscriptions_since(&subs, base).await,
+            Err(e) => {
+                let mut report =
+                    ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
+                report.incomplete("subscriptions", format!("cannot list subscriptions: {e}"));
+                RunResult {
+                    report: report.finish(self.requests_since(base)),
+                    transient_failure: e.is_transient(),
+                    registries_read: 0,
+                }
+            }
+        }
+    }
+
+    /// ARM requests since `base`. Exact for one run at a time; runs sharing a client at once (a
+    /// busy `serve`) also count each other's requests.
+    fn requests_since(&self, base: u64) -> u64 {
+        self.resources.request_count().saturating_sub(base)
+    }
+
+    /// The subscriptions an audit covers: the policy's scope, or every one the identity can list.
+    pub async fn governed_subscriptions(&self) -> Result<Vec<String>, super::ResourceError> {
+        match self.policy.scoped_subscriptions() {
+            Some(subs) => Ok(subs.to_vec()),
+            None => self.resources.list_subscriptions().await,
+        }
+    }
+
+    /// Audits the governed registries of the given subscriptions (one fan-out message's work).
+    pub async fn audit_subscriptions(&self, subscriptions: &[String]) -> RunResult {
+        self.audit_subscriptions_since(subscriptions, self.resources.request_count())
+            .await
+    }
+
+    async fn audit_subscriptions_since(&self, subscriptions: &[String], base: u64) -> RunResult {
         let mut report = ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
         let mut transient = false;
-        let subscriptions = match self.policy.scoped_subscriptions() {
-            Some(subs) => subs.to_vec(),
-            None => match self.resources.list_subscriptions().await {
-                Ok(subs) => subs,
-                Err(e) => {
-                    report.incomplete("subscriptions", format!("cannot list subscriptions: {e}"));
-                    return RunResult {
-                        report: report.finish(self.resources.request_count()),
-                        transient_failure: e.is_transient(),
-                        registries_read: 0,
-                    };
-                }
-            },
-        };
         let mut governed = Vec::new();
-        for sub in &subscriptions {
+        for sub in subscriptions {
             match self.resources.list_registries(sub, None).await {
                 Ok(regs) => governed.extend(regs.into_iter().filter(|r| self.policy.governs(r))),
                 Err(e) => {
@@ -114,7 +137,7 @@ impl Engine {
             .await;
         transient |= self.merge(&mut report, outcomes);
         RunResult {
-            report: report.finish(self.resources.request_count()),
+            report: report.finish(self.requests_since(base)),
             transient_failure: transient,
             registries_read,
         }
@@ -123,6 +146,7 @@ impl Engine {
     /// Reconciles the named registries (from an event or an operator), reading each fresh from ARM:
     /// the event is a hint, never evidence. Ungoverned ids are ignored.
     pub async fn reconcile(&self, ids: &[ResourceId]) -> RunResult {
+        let base = self.resources.request_count();
         let mut report = ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
         let mut unique: Vec<ResourceId> = Vec::new();
         for id in ids {
@@ -155,7 +179,7 @@ impl Engine {
         let outcomes = self.run_registries(inputs).await;
         transient |= self.merge(&mut report, outcomes);
         RunResult {
-            report: report.finish(self.resources.request_count()),
+            report: report.finish(self.requests_since(base)),
             transient_failure: transient,
             registries_read,
         }
@@ -362,6 +386,22 @@ impl Engine {
             ));
             return (record, Some(Some(current.status())), false);
         }
+        // Another operation is still running on it (someone else's, or ours from a run that died):
+        // writing now would race it. The operation finishes on its own; the next run decides.
+        if let Some(state) = current.properties.provisioning_state.as_ref().filter(|p| {
+            matches!(
+                p,
+                ProvisioningState::Updating
+                    | ProvisioningState::Creating
+                    | ProvisioningState::Deleting
+            )
+        }) {
+            record.outcome = Outcome::Skipped;
+            record.error = Some(format!(
+                "an operation is in progress on it (provisioningState {state}); not written"
+            ));
+            return (record, None, false);
+        }
         let result = match d.action {
             Action::Approve | Action::Reject => {
                 let status = if d.action == Action::Approve {
@@ -419,7 +459,28 @@ impl Engine {
             return (record, None, false);
         }
         let _lock = locks::lock(&r.registry).await;
-        match self.resources.patch_registry(&r.registry, &r.patch).await {
+        // Re-read under the lock and patch only what still differs: a concurrent run (or a person)
+        // may have fixed it already.
+        let fresh = match self.resources.get_registry(&r.registry).await {
+            Ok(reg) => reg,
+            Err(e) => {
+                record.outcome = Outcome::Failed;
+                record.error = Some(format!("re-read before patching failed: {e}"));
+                return (record, None, e.is_transient());
+            }
+        };
+        let no_endpoints = Endpoints::default();
+        let Some(patch) = evaluate_registry(&self.policy, &fresh, &no_endpoints)
+            .remediations
+            .into_iter()
+            .next()
+            .map(|r| r.patch)
+        else {
+            record.outcome = Outcome::Skipped;
+            record.error = Some("the registry already matches the policy; not written".into());
+            return (record, Some(fresh), false);
+        };
+        match self.resources.patch_registry(&r.registry, &patch).await {
             Ok(reg) => {
                 record.outcome = Outcome::Applied;
                 (record, Some(reg), false)

@@ -173,7 +173,10 @@ type EventError = (Option<String>, String);
 fn parse_event(value: Value) -> Result<Event, EventError> {
     let value = unwrap_json_text(value);
     let Value::Object(obj) = value else {
-        return Err((None, format!("the event is {}, not an object", kind(&value))));
+        return Err((
+            None,
+            format!("the event is {}, not an object", kind(&value)),
+        ));
     };
     let id = text(&obj, "id");
     let fail = |reason: String| (id.clone(), reason);

@@ -159,9 +159,7 @@ pub fn classify(ev: &Event, topics: &TopicAllowList) -> Result<Target, String> {
         ));
     }
     if !topics.allows(topic) {
-        return Err(format!(
-            "topic `{topic}` is not in LINKGUARD_EVENT_TOPICS"
-        ));
+        return Err(format!("topic `{topic}` is not in LINKGUARD_EVENT_TOPICS"));
     }
     if !SUCCESS_TYPES
         .iter()

@@ -38,6 +38,10 @@ pub struct SimArgs {
     /// Retry-After (seconds) advertised on long-running operations.
     #[arg(long, default_value_t = 1)]
     pub retry_after: u64,
+    /// A subscription of another tenant (repeatable): private endpoint reads there answer 401
+    /// InvalidAuthenticationTokenTenant.
+    #[arg(long = "other-tenant", value_name = "SUBSCRIPTION")]
+    pub other_tenant: Vec<String>,
 }
 
 /// Runs `linkguard sim`. Exit codes: 0 after a clean stop (Ctrl-C / SIGTERM), 2 for a bad estate
@@ -79,6 +83,7 @@ pub async fn run_cli(args: SimArgs) -> ExitCode {
         page_size: args.page_size as usize,
         lro_polls: args.lro_polls,
         retry_after_secs: args.retry_after,
+        other_tenant_subscriptions: args.other_tenant,
     };
     let running = match Sandbox::start(estate, options).await {
         Ok(r) => r,
@@ -117,4 +122,92 @@ async fn wait_for_stop() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    #[test]
+    fn flags_parse_with_their_defaults() {
+        let cli = Cli::try_parse_from(["sim", "--estate", "e.json"]).unwrap();
+        assert_eq!(cli.sim.port, 0);
+        assert!(!cli.sim.tls);
+        assert_eq!(
+            (cli.sim.page_size, cli.sim.lro_polls, cli.sim.retry_after),
+            (50, 1, 1)
+        );
+        let cli = Cli::try_parse_from([
+            "sim",
+            "--estate",
+            "e.json",
+            "--port",
+            "8443",
+            "--tls",
+            "--cert-dir",
+            "/tmp/x",
+            "--faults",
+            "seed=1,drop=0.5",
+            "--page-size",
+            "2",
+            "--lro-polls",
+            "0",
+            "--retry-after",
+            "0",
+            "--other-tenant",
+            "a",
+            "--other-tenant",
+            "b",
+        ])
+        .unwrap();
+        assert_eq!(cli.sim.port, 8443);
+        assert_eq!(cli.sim.faults, "seed=1,drop=0.5");
+        assert_eq!(cli.sim.other_tenant, vec!["a", "b"]);
+        assert!(
+            Cli::try_parse_from(["sim", "--estate", "e.json", "--cert-dir", "/tmp/x"]).is_err(),
+            "--cert-dir needs --tls"
+        );
+        assert!(Cli::try_parse_from(["sim", "--estate", "e.json", "--page-size", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["sim"]).is_err(),
+            "--estate is required"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_exits_with_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let estate = dir.path().join("estate.json");
+        std::fs::write(&estate, r#"{"registries": []}"#).unwrap();
+        let args = |estate: PathBuf, faults: &str| {
+            Cli::try_parse_from([
+                "sim",
+                "--estate",
+                estate.to_str().unwrap(),
+                "--faults",
+                faults,
+            ])
+            .unwrap()
+            .sim
+        };
+        assert_eq!(
+            run_cli(args(estate.clone(), "drop=7")).await,
+            ExitCode::from(2)
+        );
+        assert_eq!(
+            run_cli(args(dir.path().join("missing.json"), "")).await,
+            ExitCode::from(2)
+        );
+        std::fs::write(&estate, r#"{"registries": [{"name": "no-id"}]}"#).unwrap();
+        assert_eq!(run_cli(args(estate.clone(), "")).await, ExitCode::from(2));
+        std::fs::write(&estate, "{").unwrap();
+        assert_eq!(run_cli(args(estate, "")).await, ExitCode::from(2));
+    }
 }

@@ -12,6 +12,7 @@
 //! | `retry-after` | seconds (default 1) | `Retry-After` of those 429s and of the 503s |
 //! | `bucket` | `arm` \| `off` | ARM's token buckets per subscription: reads 250 refilled 25/s, writes and deletes 200 refilled 10/s |
 //! | `error500` / `error503` | probability 0..=1 | answer 500 `InternalServerError` / 503 `ServiceUnavailable` |
+//! | `busy` | probability | answer 429 `RetryableErrorDueToAnotherOperation` (a 429 that is not throttling) |
 //! | `latency` | `20ms`, `1s`, or a range `10ms..50ms` | delay before answering |
 //! | `lro-fail` | probability | a long-running operation ends `Failed` and changes nothing |
 //! | `drop` | probability | close the TCP connection without answering |
@@ -27,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::routing;
 
 const SYNTAX: &str = "expected key=value[,key=value...] with keys seed=N, throttle-every=N, retry-after=SECONDS, \
-bucket=arm|off, error500=P, error503=P, latency=DURATION[..DURATION], lro-fail=P, drop=P, ops=NAME|NAME \
+bucket=arm|off, error500=P, error503=P, busy=P, latency=DURATION[..DURATION], lro-fail=P, drop=P, ops=NAME|NAME \
 (P a probability between 0 and 1, DURATION like 20ms or 1s); an empty spec or `none` disables faults";
 
 /// A bad `--faults` spec: names the key and shows the syntax.
@@ -47,6 +48,8 @@ pub struct FaultSpec {
     pub bucket: bool,
     pub error500: f64,
     pub error503: f64,
+    /// 429 `RetryableErrorDueToAnotherOperation`.
+    pub busy: f64,
     /// Inclusive range; a fixed latency has min == max.
     pub latency: Option<(Duration, Duration)>,
     pub lro_fail: f64,
@@ -64,6 +67,7 @@ impl Default for FaultSpec {
             bucket: false,
             error500: 0.0,
             error503: 0.0,
+            busy: 0.0,
             latency: None,
             lro_fail: 0.0,
             drop: 0.0,
@@ -131,6 +135,7 @@ impl FaultSpec {
                 }
                 "error500" => out.error500 = probability(value).map_err(err)?,
                 "error503" => out.error503 = probability(value).map_err(err)?,
+                "busy" => out.busy = probability(value).map_err(err)?,
                 "lro-fail" => out.lro_fail = probability(value).map_err(err)?,
                 "drop" => out.drop = probability(value).map_err(err)?,
                 "latency" => {
@@ -174,6 +179,7 @@ impl FaultSpec {
             && !self.bucket
             && self.error500 == 0.0
             && self.error503 == 0.0
+            && self.busy == 0.0
             && self.latency.is_none()
             && self.lro_fail == 0.0
             && self.drop == 0.0
@@ -203,6 +209,8 @@ impl FaultSpec {
             Some(500)
         } else if draw(SALT_503) < self.error503 {
             Some(503)
+        } else if draw(SALT_BUSY) < self.busy {
+            Some(429)
         } else {
             None
         };
@@ -235,6 +243,7 @@ impl fmt::Display for FaultSpec {
         for (key, p) in [
             ("error500", self.error500),
             ("error503", self.error503),
+            ("busy", self.busy),
             ("lro-fail", self.lro_fail),
             ("drop", self.drop),
         ] {
@@ -269,7 +278,7 @@ pub struct Decision {
     pub latency: Option<Duration>,
     pub drop: bool,
     pub throttle: bool,
-    /// 500 or 503.
+    /// 500, 503, or 429 for `busy`.
     pub error: Option<u16>,
     pub lro_fail: bool,
 }
@@ -309,6 +318,7 @@ const SALT_LATENCY: u64 = 1;
 const SALT_DROP: u64 = 2;
 const SALT_500: u64 = 3;
 const SALT_503: u64 = 4;
+const SALT_BUSY: u64 = 6;
 const SALT_LRO: u64 = 5;
 
 /// splitmix64: a fixed, well-mixed hash, so decisions do not depend on an RNG crate's version.
@@ -414,7 +424,7 @@ mod tests {
     #[test]
     fn full_spec_parses_and_round_trips() {
         let spec = FaultSpec::parse(
-            "seed=7,throttle-every=5,retry-after=2,bucket=arm,error500=0.05,error503=0.05,latency=20ms,lro-fail=0.1,drop=0.02,ops=put-connection|get-registry",
+            "seed=7,throttle-every=5,retry-after=2,bucket=arm,error500=0.05,error503=0.05,busy=0.01,latency=20ms,lro-fail=0.1,drop=0.02,ops=put-connection|get-registry",
         )
         .unwrap();
         assert_eq!(spec.seed, 7);

@@ -148,6 +148,7 @@ pub(crate) async fn arm(
         match decision.error {
             Some(500) => return Err((internal_error(), Some("error500"))),
             Some(503) => return Err((unavailable(retry_after), Some("error503"))),
+            Some(429) => return Err((busy(retry_after), Some("busy"))),
             _ => {}
         }
         let body = if matches!(parts.method, Method::PUT | Method::PATCH) {
@@ -233,8 +234,11 @@ fn add_common_headers(
         (None, false) => Some(class.limits().0 as u64),
         (None, true) => None,
     };
+    // A throttled answer has set its own (zero) already.
     if let Some(Ok(v)) = left.map(|l| HeaderValue::from_str(&l.to_string())) {
-        headers.insert(HeaderName::from_static(class.header()), v);
+        headers
+            .entry(HeaderName::from_static(class.header()))
+            .or_insert(v);
     }
 }
 
@@ -331,6 +335,26 @@ fn throttled(route: &Route, class: QuotaClass, retry_after: u64) -> ArmError {
     )
     .with_header(header::RETRY_AFTER, retry_after.to_string())
     .with_header(HeaderName::from_static(class.header()), "0")
+}
+
+/// ARM's answer to a token issued by another tenant than the subscription's.
+fn wrong_tenant() -> ArmError {
+    ArmError::new(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationTokenTenant",
+        "The access token is from the wrong issuer 'https://sts.windows.net/00000000-0000-0000-0000-00000000000a/'. It must match the tenant 'https://sts.windows.net/00000000-0000-0000-0000-00000000000b/' associated with this subscription. Please use the authority (URL) 'https://login.windows.net/00000000-0000-0000-0000-00000000000b' to get the token.",
+    )
+    .with_header(header::WWW_AUTHENTICATE, www_authenticate("The access token is from the wrong issuer."))
+}
+
+/// A 429 that is not throttling: the resource is locked by another operation.
+fn busy(retry_after: u64) -> ArmError {
+    ArmError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RetryableErrorDueToAnotherOperation",
+        "Operation is not allowed because another operation is in progress on the resource; retry later (fault busy injected by the sandbox).",
+    )
+    .with_header(header::RETRY_AFTER, retry_after.to_string())
 }
 
 fn internal_error() -> ArmError {
@@ -619,11 +643,20 @@ fn dispatch(
                 .map(Reply::ok)
                 .ok_or_else(|| ArmError::not_found(&format!("Microsoft.ContainerRegistry/registries/{name}/privateLinkResources/{group}"), rg))
         }
-        "get-private-endpoint" => Ok(Reply::ok(sandbox.world().get_private_endpoint(
-            s,
-            rg,
-            route.param("pe"),
-        )?)),
+        "get-private-endpoint" => {
+            if sandbox
+                .settings()
+                .other_tenant
+                .contains(&s.to_ascii_lowercase())
+            {
+                return Err(wrong_tenant());
+            }
+            Ok(Reply::ok(sandbox.world().get_private_endpoint(
+                s,
+                rg,
+                route.param("pe"),
+            )?))
+        }
         other => Err(ArmError::new(
             StatusCode::NOT_IMPLEMENTED,
             "NotImplemented",

@@ -26,7 +26,9 @@ use super::log::{RequestLog, RequestStats};
 use super::state::{LroSettings, NewConnection, World};
 use super::{admin, handlers, tls};
 
-/// How to run the sandbox. `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
+/// How to run the sandbox. Long-running operations finish on their status polls (not on a timer),
+/// so a run is the same whatever the machine's speed; an operation nobody polls stays `InProgress`.
+/// `Default`: a free port, plain HTTP, any token, no faults, pages of 50,
 /// one `InProgress` poll per long-running operation, `Retry-After: 1`.
 #[derive(Clone)]
 pub struct SimOptions {
@@ -45,6 +47,9 @@ pub struct SimOptions {
     pub lro_polls: u32,
     /// `Retry-After` (seconds) advertised on long-running operations; 0 for fast tests.
     pub retry_after_secs: u64,
+    /// Subscriptions that belong to another tenant: reading a private endpoint there answers
+    /// 401 `InvalidAuthenticationTokenTenant`, as ARM does for a token from the wrong tenant.
+    pub other_tenant_subscriptions: Vec<String>,
 }
 
 impl Default for SimOptions {
@@ -58,6 +63,7 @@ impl Default for SimOptions {
             page_size: 50,
             lro_polls: 1,
             retry_after_secs: 1,
+            other_tenant_subscriptions: Vec::new(),
         }
     }
 }
@@ -74,6 +80,10 @@ impl fmt::Debug for SimOptions {
             .field("page_size", &self.page_size)
             .field("lro_polls", &self.lro_polls)
             .field("retry_after_secs", &self.retry_after_secs)
+            .field(
+                "other_tenant_subscriptions",
+                &self.other_tenant_subscriptions,
+            )
             .finish()
     }
 }
@@ -90,6 +100,8 @@ pub(crate) struct Settings {
     pub page_size: usize,
     pub lro: LroSettings,
     pub retry_after_secs: u64,
+    /// Lower-cased.
+    pub other_tenant: Vec<String>,
 }
 
 struct Inner {
@@ -130,10 +142,13 @@ impl Sandbox {
                 settings: Settings {
                     token: options.token.clone(),
                     page_size: options.page_size.max(1),
-                    lro: LroSettings {
-                        polls: options.lro_polls,
-                    },
+                    lro: LroSettings::new(options.lro_polls, options.retry_after_secs),
                     retry_after_secs: options.retry_after_secs,
+                    other_tenant: options
+                        .other_tenant_subscriptions
+                        .iter()
+                        .map(|s| s.to_ascii_lowercase())
+                        .collect(),
                 },
                 base_url: OnceLock::new(),
             }),
@@ -183,7 +198,8 @@ impl Sandbox {
         })
     }
 
-    /// The axum router: ARM operations plus the `/_sim` test hooks.
+    /// The axum router: ARM operations plus the `/_sim` test hooks. Served by anything else than
+    /// [`Sandbox::start`], the `drop` fault cannot close the connection and is ignored.
     pub fn router(&self) -> Router {
         admin::routes(self.clone())
             .fallback(handlers::arm)
@@ -191,7 +207,9 @@ impl Sandbox {
     }
 
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
-        lock(&self.inner.world)
+        let mut world = lock(&self.inner.world);
+        world.settle(std::time::Instant::now());
+        world
     }
     pub(crate) fn log(&self) -> MutexGuard<'_, RequestLog> {
         lock(&self.inner.log)

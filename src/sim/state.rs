@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde::Deserialize;
@@ -72,6 +73,9 @@ struct Lro {
     error: Option<Value>,
     /// `provisioningState` before the operation, restored when it fails.
     previous_provisioning: Value,
+    /// When ARM would finish the operation even if nobody polls it (a client that crashed after
+    /// its PUT still changed the resource).
+    due: Instant,
 }
 
 /// What the status resource of an operation says after a poll.
@@ -89,6 +93,19 @@ pub(crate) struct LroView {
 pub(crate) struct LroSettings {
     /// Polls answered `InProgress` before the operation finishes.
     pub polls: u32,
+    /// How long an operation nobody polls takes to finish on its own.
+    pub unattended: Duration,
+}
+
+impl LroSettings {
+    /// `polls` polls at the advertised `Retry-After` (at least 100 ms each), plus one.
+    pub(crate) fn new(polls: u32, retry_after_secs: u64) -> Self {
+        let step = Duration::from_secs(retry_after_secs).max(Duration::from_millis(100));
+        Self {
+            polls,
+            unattended: step * (polls + 1),
+        }
+    }
 }
 
 /// A connection a test adds "from the network side", as a private endpoint creation would.
@@ -572,6 +589,7 @@ impl World {
             ended: None,
             error: None,
             previous_provisioning: previous,
+            due: Instant::now() + settings.unattended,
         };
         self.ops.insert(op_id.to_ascii_lowercase(), lro);
     }
@@ -596,26 +614,7 @@ impl World {
             if lro.polls_left > 0 {
                 lro.polls_left -= 1;
             } else {
-                let lro = lro.clone();
-                let outcome = if lro.fail {
-                    Err(
-                        json!({"code": "InternalServerError", "message": format!("The operation '{}' failed (fault lro-fail injected by the sandbox); the resource was not changed.", lro.id)}),
-                    )
-                } else {
-                    self.apply(&lro)
-                };
-                if outcome.is_err() {
-                    self.restore_provisioning(&lro);
-                }
-                let done = self.ops.get_mut(&key).ok_or_else(missing)?;
-                done.ended = Some(now_rfc3339());
-                match outcome {
-                    Ok(()) => done.state = LroState::Succeeded,
-                    Err(error) => {
-                        done.state = LroState::Failed;
-                        done.error = Some(error);
-                    }
-                }
+                self.finish(&key);
             }
         }
         let lro = self.ops.get(&key).ok_or_else(missing)?;
@@ -631,6 +630,49 @@ impl World {
             location_style: matches!(lro.kind, LroKind::DeleteConnection),
             body,
         })
+    }
+
+    /// Ends an operation: applies its change, or fails and changes nothing.
+    fn finish(&mut self, key: &str) {
+        let Some(lro) = self.ops.get(key).cloned() else {
+            return;
+        };
+        if lro.state != LroState::InProgress {
+            return;
+        }
+        let outcome = if lro.fail {
+            Err(
+                json!({"code": "InternalServerError", "message": format!("The operation '{}' failed (fault lro-fail injected by the sandbox); the resource was not changed.", lro.id)}),
+            )
+        } else {
+            self.apply(&lro)
+        };
+        if outcome.is_err() {
+            self.restore_provisioning(&lro);
+        }
+        if let Some(done) = self.ops.get_mut(key) {
+            done.ended = Some(now_rfc3339());
+            match outcome {
+                Ok(()) => done.state = LroState::Succeeded,
+                Err(error) => {
+                    done.state = LroState::Failed;
+                    done.error = Some(error);
+                }
+            }
+        }
+    }
+
+    /// Finishes every operation whose time has come, polled or not, as ARM does.
+    pub(crate) fn settle(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .ops
+            .iter()
+            .filter(|(_, l)| l.state == LroState::InProgress && l.due <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.finish(&key);
+        }
     }
 
     fn apply(&mut self, lro: &Lro) -> Result<(), Value> {
@@ -1393,7 +1435,7 @@ mod tests {
     fn lro_applies_only_after_its_in_progress_polls() {
         let mut world = World::from_estate(estate()).unwrap();
         let conn_id = ResourceId::parse(&format!("{REG}/privateEndpointConnections/c1")).unwrap();
-        let settings = LroSettings { polls: 2 };
+        let settings = LroSettings::new(2, 1);
         let body = json!({"properties": {"privateLinkServiceConnectionState": {"status": "Approved", "description": "ok"}}});
         let preview = world
             .begin_put_connection(("s1", "rg1", "reg1", "c1"), &body, "op1", false, settings)
@@ -1438,7 +1480,7 @@ mod tests {
                 &patch,
                 "op2",
                 true,
-                LroSettings { polls: 0 },
+                LroSettings::new(0, 1),
             )
             .unwrap();
         let view = world.poll("op2", &reg_id, "/x").unwrap();

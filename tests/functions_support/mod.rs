@@ -1,7 +1,13 @@
 //! Shared by the `functions_*` tests: the handler served over HTTP on 127.0.0.1 like the Functions
 //! host sees it, backed by the ARM sandbox through the real ARM client, reports in a real directory
 //! sink (or an in-memory store when a test needs to make storage fail).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -10,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use linkguard::arm::{ArmClient, ArmClientOptions, LroSettings, RetrySettings, StaticTokenCredential};
+use linkguard::arm::{
+    ArmClient, ArmClientOptions, LroSettings, RetrySettings, StaticTokenCredential,
+};
 use linkguard::events::TopicAllowList;
 use linkguard::host::functions::{
     AppState, HandlerOptions, PolicySource, ReportStore, ReportStoreError, SinkStore, serve,
@@ -89,7 +97,8 @@ pub fn event_invocation(event: Value) -> Value {
 /// (the registry's subscription), `id` (unique per test). Everything else is the payload as published.
 pub fn connection_write_event(id: &str, connection: &str) -> Value {
     let mut ev = read_json(
-        &shared_fixtures("eventgrid").join("docs.event-schema-subscriptions.ResourceWriteSuccess.json"),
+        &shared_fixtures("eventgrid")
+            .join("docs.event-schema-subscriptions.ResourceWriteSuccess.json"),
     )[0]
     .clone();
     let op = "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write";
@@ -118,7 +127,9 @@ impl ReportStore for MemoryStore {
     async fn store(&self, report: &Report) -> Result<String, ReportStoreError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
         if self.fail.load(Ordering::SeqCst) {
-            return Err(ReportStoreError("storage account unreachable (test)".into()));
+            return Err(ReportStoreError(
+                "storage account unreachable (test)".into(),
+            ));
         }
         let mut reports = self.reports.lock().unwrap();
         reports.push(report.clone());
@@ -209,7 +220,8 @@ impl Server {
 
     /// POST /<function> like the host: JSON body, invocation id header. Returns status and body.
     pub async fn invoke(&self, function: &str, body: &Value) -> (u16, Value) {
-        self.post_raw(&format!("/{function}"), body.to_string().into_bytes()).await
+        self.post_raw(&format!("/{function}"), body.to_string().into_bytes())
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
@@ -217,7 +229,10 @@ impl Server {
             .client
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json; charset=utf-8")
-            .header("x-azure-functions-invocationid", uuid::Uuid::new_v4().to_string())
+            .header(
+                "x-azure-functions-invocationid",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .header("x-azure-functions-hostversion", "4.1037.0.0")
             .header("user-agent", "Azure-Functions-Host/4.1037.0.0")
             .body(body)
@@ -232,7 +247,10 @@ impl Server {
             .unwrap_or_default();
         let text = resp.text().await.unwrap();
         assert!(!text.is_empty(), "empty answer ({status}) to {path}");
-        assert!(ct.starts_with("application/json"), "content type `{ct}` for {path}: {text}");
+        assert!(
+            ct.starts_with("application/json"),
+            "content type `{ct}` for {path}: {text}"
+        );
         let body: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("answer to {path} is not JSON ({e}): {text}"));
         (status, body)
@@ -273,13 +291,21 @@ impl Server {
 pub fn assert_envelope(body: &Value) {
     assert!(body["Outputs"].is_object(), "Outputs missing: {body}");
     assert!(body["Logs"].is_array(), "Logs missing: {body}");
-    assert!(body.as_object().unwrap().contains_key("ReturnValue"), "ReturnValue missing: {body}");
+    assert!(
+        body.as_object().unwrap().contains_key("ReturnValue"),
+        "ReturnValue missing: {body}"
+    );
 }
 
 pub fn logs(body: &Value) -> String {
     body["Logs"]
         .as_array()
-        .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .unwrap_or_default()
 }
 
@@ -325,7 +351,10 @@ impl Stack {
     }
 
     pub fn connection_status(&self, id: &str) -> String {
-        let c = self.sandbox().connection_json(id).expect("connection exists");
+        let c = self
+            .sandbox()
+            .connection_json(id)
+            .expect("connection exists");
         c["properties"]["privateLinkServiceConnectionState"]["status"]
             .as_str()
             .unwrap()

@@ -92,7 +92,11 @@ pub fn prepare(
             }
             return Err(e.to_string());
         }
-        (Ok(_), Err(p)) => return Err(format!("invalid configuration (nothing was started):\n  - {p}")),
+        (Ok(_), Err(p)) => {
+            return Err(format!(
+                "invalid configuration (nothing was started):\n  - {p}"
+            ));
+        }
     };
     let policy_path = match &settings.policy {
         PolicyLocation::File(p) => p.clone(),
@@ -115,14 +119,27 @@ pub fn prepare(
 /// The `serve` subcommand.
 pub async fn run_cli(args: ServeArgs) -> ExitCode {
     init_tracing();
-    let prepared = match prepare(&args, config::process_env) {
+    run_with(args, config::process_env, server::shutdown_signal()).await
+}
+
+/// `serve` with the settings read through `lookup` and stopped by `shutdown` (tests run it
+/// in-process; `run_cli` passes the environment and SIGTERM/SIGINT).
+pub async fn run_with(
+    args: ServeArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> ExitCode {
+    let prepared = match prepare(&args, &lookup) {
         Ok(p) => p,
         Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let (resources, credential) = match build_resources(&prepared.settings, config::process_env) {
+    let Arm {
+        resources,
+        credential,
+    } = match build_resources(&prepared.settings, &lookup) {
         Ok(r) => r,
         Err(message) => {
             eprintln!("error: {message}");
@@ -168,7 +185,7 @@ pub async fn run_cli(args: ServeArgs) -> ExitCode {
             "LINKGUARD_EVENT_TOPICS is empty: every event is ignored; only the timer and manual audits act"
         );
     }
-    match server::serve(listener, state, server::shutdown_signal()).await {
+    match server::serve(listener, state, shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -185,7 +202,8 @@ pub async fn run_cli(args: ServeArgs) -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = EnvFilter::try_from_env("LINKGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("LINKGUARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let writer = std::io::stderr
         .with_max_level(tracing::Level::WARN)
         .or_else(std::io::stdout);
@@ -205,17 +223,28 @@ impl<F: Fn(&str) -> Option<String>> EnvSource for Lookup<F> {
     }
 }
 
+/// The ARM side of the handler.
+pub struct Arm {
+    pub resources: Arc<dyn Resources>,
+    /// Also used by a blob sink addressed by URL alone.
+    pub credential: Arc<dyn TokenCredential>,
+}
+
 /// The ARM client behind the `Resources` port, and the token credential (also used by a blob sink
 /// addressed by URL alone).
 pub fn build_resources(
     settings: &Settings,
     lookup: impl Fn(&str) -> Option<String>,
-) -> Result<(Arc<dyn Resources>, Arc<dyn TokenCredential>), String> {
+) -> Result<Arm, String> {
     let credential = credential_from_config(settings.credential, &Lookup(lookup))
         .map_err(|e| format!("{}: {e}", config::CREDENTIAL))?;
     let ca_certificate_pem = match &settings.arm_ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
-            format!("{}: cannot read {}: {e}", config::ARM_CA_CERT, path.display())
+            format!(
+                "{}: cannot read {}: {e}",
+                config::ARM_CA_CERT,
+                path.display()
+            )
         })?),
         None => None,
     };
@@ -228,7 +257,10 @@ pub fn build_resources(
         },
     )
     .map_err(|e| format!("{}: {e}", config::ARM_ENDPOINT))?;
-    Ok((Arc::new(client), credential))
+    Ok(Arm {
+        resources: Arc::new(client),
+        credential,
+    })
 }
 
 /// The report sink behind `ReportStore`.
@@ -260,7 +292,12 @@ mod tests {
 
     #[test]
     fn port_must_be_set_and_valid() {
-        assert!(port_from(lookup(&[])).unwrap_err().message.contains("not set"));
+        assert!(
+            port_from(lookup(&[]))
+                .unwrap_err()
+                .message
+                .contains("not set")
+        );
         for bad in ["0", "65536", "abc", "-1"] {
             let e = port_from(lookup(&[(PORT_VAR, bad)])).unwrap_err();
             assert!(e.message.contains("is not a TCP port"), "{bad}");
@@ -271,7 +308,10 @@ mod tests {
     #[test]
     fn prepare_names_every_problem_and_checks_the_policy() {
         let e = prepare(&ServeArgs::default(), lookup(&[(config::CREDENTIAL, "x")])).unwrap_err();
-        assert!(e.contains(PORT_VAR) && e.contains(config::CREDENTIAL), "{e}");
+        assert!(
+            e.contains(PORT_VAR) && e.contains(config::CREDENTIAL),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "version = 1\nmode = \"sometimes\"\n").unwrap();
@@ -280,20 +320,36 @@ mod tests {
             ..ServeArgs::default()
         };
         let e = prepare(&args, lookup(&[(PORT_VAR, "7071")])).unwrap_err();
-        assert!(e.starts_with("LINKGUARD_POLICY: ") && e.contains("bad.toml:2"), "{e}");
+        assert!(
+            e.starts_with("LINKGUARD_POLICY: ") && e.contains("bad.toml:2"),
+            "{e}"
+        );
         let e = prepare(
             &ServeArgs::default(),
-            lookup(&[(PORT_VAR, "7071"), (config::POLICY, "https://a.blob.core.windows.net/c/p.toml?sig=SECRET")]),
+            lookup(&[
+                (PORT_VAR, "7071"),
+                (
+                    config::POLICY,
+                    "https://a.blob.core.windows.net/c/p.toml?sig=SECRET",
+                ),
+            ]),
         )
         .unwrap_err();
-        assert!(e.contains("not supported by `serve` yet") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.contains("not supported by `serve` yet") && !e.contains("SECRET"),
+            "{e}"
+        );
         let good = dir.path().join("good.toml");
         std::fs::write(&good, "version = 1\n").unwrap();
         let args = ServeArgs {
             policy: Some(good.clone()),
             ..ServeArgs::default()
         };
-        let p = prepare(&args, lookup(&[(PORT_VAR, "7071"), (config::POLICY, "/elsewhere.toml")])).unwrap();
+        let p = prepare(
+            &args,
+            lookup(&[(PORT_VAR, "7071"), (config::POLICY, "/elsewhere.toml")]),
+        )
+        .unwrap();
         assert_eq!((p.port, p.policy_path), (7071, good));
     }
 }

@@ -39,12 +39,16 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         return Reply::ok(log.into_lines());
     };
     if name != BINDING {
-        log.info(format!("event read from Data.{name} (binding name differs from {BINDING})"));
+        log.info(format!(
+            "event read from Data.{name} (binding name differs from {BINDING})"
+        ));
     }
     match process(state, value.clone(), &mut log).await {
         EventsOutcome::Done { .. } => Reply::ok(log.into_lines()),
         EventsOutcome::Retry { code, message } => {
-            log.error(format!("{message}; the invocation fails so Event Grid redelivers"));
+            log.error(format!(
+                "{message}; the invocation fails so Event Grid redelivers"
+            ));
             Reply::failed(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 code,
@@ -97,7 +101,9 @@ pub async fn process(state: &AppState, value: Value, log: &mut InvocationLog) ->
     }
     for s in &selection.selected {
         match &s.target {
-            Target::Registry(id) => log.info(format!("event {}: reconcile registry {id}", s.event_id)),
+            Target::Registry(id) => {
+                log.info(format!("event {}: reconcile registry {id}", s.event_id))
+            }
             Target::Endpoint(id) => log.info(format!(
                 "event {}: private endpoint {id} written; resolving the registries it targets",
                 s.event_id
@@ -116,7 +122,10 @@ pub async fn process(state: &AppState, value: Value, log: &mut InvocationLog) ->
             }
             return EventsOutcome::Retry {
                 code: "PolicyInvalid",
-                message: format!("the policy is not usable, nothing was done: {}", failure.message),
+                message: format!(
+                    "the policy is not usable, nothing was done: {}",
+                    failure.message
+                ),
             };
         }
     };
@@ -129,7 +138,9 @@ pub async fn process(state: &AppState, value: Value, log: &mut InvocationLog) ->
             Ok(found) => {
                 let targets = found.target_registries();
                 if targets.is_empty() {
-                    log.info(format!("private endpoint {ep} targets no container registry"));
+                    log.info(format!(
+                        "private endpoint {ep} targets no container registry"
+                    ));
                 }
                 for r in targets {
                     log.info(format!("private endpoint {ep} targets registry {r}"));
@@ -161,7 +172,9 @@ pub async fn process(state: &AppState, value: Value, log: &mut InvocationLog) ->
         .filter(|r| {
             let ok = policy.governs_id(r);
             if !ok {
-                log.info(format!("registry {r} is outside the policy scope; not reconciled"));
+                log.info(format!(
+                    "registry {r} is outside the policy scope; not reconciled"
+                ));
             }
             ok
         })

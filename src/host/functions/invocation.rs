@@ -185,7 +185,9 @@ impl HttpRequestData {
                 {
                     let bytes = base64::engine::general_purpose::STANDARD
                         .decode(s.trim())
-                        .map_err(|e| format!("the body should be base64 for {content_type} ({e})"))?;
+                        .map_err(|e| {
+                            format!("the body should be base64 for {content_type} ({e})")
+                        })?;
                     return String::from_utf8(bytes)
                         .map(Some)
                         .map_err(|_| "the body is not UTF-8 text".to_string());
@@ -225,10 +227,7 @@ impl TimerInfo {
         let status_field = |k: &str| status.as_ref().and_then(|s| s.get(k)).and_then(text);
         Ok(Self {
             is_past_due: flag(obj.get("IsPastDue")).unwrap_or(false),
-            adjust_for_dst: flag(
-                obj.get("Schedule")
-                    .and_then(|s| s.get("AdjustForDST")),
-            ),
+            adjust_for_dst: flag(obj.get("Schedule").and_then(|s| s.get("AdjustForDST"))),
             last: status_field("Last"),
             next: status_field("Next"),
             last_updated: status_field("LastUpdated"),
@@ -254,7 +253,10 @@ mod tests {
             Invocation::parse(b"{\"Data\": 5}"),
             Err(InvocationError::DataNotObject("a number"))
         );
-        assert!(matches!(Invocation::parse(b""), Err(InvocationError::NotJson(_))));
+        assert!(matches!(
+            Invocation::parse(b""),
+            Err(InvocationError::NotJson(_))
+        ));
         assert_eq!(
             Invocation::parse(b"[1]"),
             Err(InvocationError::NotObject("not an object"))
@@ -276,14 +278,33 @@ mod tests {
                 .unwrap()
         };
         let plain = req(json!("{\"dryRun\":true}"), "application/json");
-        assert_eq!(plain.body_text().unwrap().as_deref(), Some("{\"dryRun\":true}"));
-        let double = req(json!(json!("{\"dryRun\":true}").to_string()), "application/json");
-        assert_eq!(double.body_text().unwrap().as_deref(), Some("{\"dryRun\":true}"));
+        assert_eq!(
+            plain.body_text().unwrap().as_deref(),
+            Some("{\"dryRun\":true}")
+        );
+        let double = req(
+            json!(json!("{\"dryRun\":true}").to_string()),
+            "application/json",
+        );
+        assert_eq!(
+            double.body_text().unwrap().as_deref(),
+            Some("{\"dryRun\":true}")
+        );
         let object = req(json!({"dryRun": true}), "application/json");
-        assert_eq!(object.body_text().unwrap().as_deref(), Some("{\"dryRun\":true}"));
+        assert_eq!(
+            object.body_text().unwrap().as_deref(),
+            Some("{\"dryRun\":true}")
+        );
         let b64 = req(json!("eyJkcnlSdW4iOnRydWV9"), "application/octet-stream");
-        assert_eq!(b64.body_text().unwrap().as_deref(), Some("{\"dryRun\":true}"));
-        assert!(req(json!("***"), "application/octet-stream").body_text().is_err());
+        assert_eq!(
+            b64.body_text().unwrap().as_deref(),
+            Some("{\"dryRun\":true}")
+        );
+        assert!(
+            req(json!("***"), "application/octet-stream")
+                .body_text()
+                .is_err()
+        );
         let none = HttpRequestData::from_value(&json!({"Method": "POST"})).unwrap();
         assert_eq!(none.body_text().unwrap(), None);
         assert!(plain.query.is_empty());

@@ -64,24 +64,39 @@ pub fn parse_request(req: &HttpRequestData) -> Result<ManualRequest, ClientError
             ),
         )
     })?;
-    let value = match crate::events::unwrap_json_text(value) {
+    // A body that is JSON text inside a JSON string is read one level further.
+    let (value, text) = match value {
+        Value::String(inner) => match serde_json::from_str::<Value>(&inner) {
+            Ok(v) => (v, inner),
+            Err(_) => (Value::String(inner), text),
+        },
+        other => (other, text),
+    };
+    match &value {
         Value::Null => return Ok(ManualRequest::default()),
-        obj @ Value::Object(_) => obj,
+        Value::Object(_) => {}
         other => {
             return Err(ClientError::bad(
                 "InvalidBody",
                 format!(
                     "the body must be a JSON object {{\"registry\": \"<registry id>\", \"dryRun\": true}}, not {}",
-                    crate::events::kind(&other)
+                    crate::events::kind(other)
                 ),
             ));
         }
-    };
-    let parsed: ManualRequest = serde_path_to_error::deserialize(value).map_err(|e| {
+    }
+    // From the text, not the parsed value, so the first problem is reported in the body's order.
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let parsed: ManualRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            ClientError::bad("InvalidBody", inner.to_string())
+        let inner = e.into_inner().to_string();
+        let inner = inner
+            .split(" at line ")
+            .next()
+            .unwrap_or(&inner)
+            .to_string();
+        if path == "." || inner.starts_with("unknown field") {
+            ClientError::bad("InvalidBody", inner)
         } else {
             ClientError::bad("InvalidBody", format!("`{path}`: {inner}"))
         }
@@ -91,7 +106,8 @@ pub fn parse_request(req: &HttpRequestData) -> Result<ManualRequest, ClientError
 
 /// Checks the `registry` field: a well-formed registry id.
 pub fn parse_registry(raw: &str) -> Result<ResourceId, ClientError> {
-    let id = ResourceId::parse(raw).map_err(|e| ClientError::bad("InvalidRegistryId", format!("`registry`: {e}")))?;
+    let id = ResourceId::parse(raw)
+        .map_err(|e| ClientError::bad("InvalidRegistryId", format!("`registry`: {e}")))?;
     match id.ancestor_of_type("Microsoft.ContainerRegistry", "registries") {
         Some(reg) if reg == id => Ok(id),
         _ => Err(ClientError::bad(
@@ -110,7 +126,10 @@ fn refuse(err: ClientError, mut log: InvocationLog) -> Reply {
 }
 
 pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) -> Reply {
-    let req = match inv.input(BINDING).map(|(_, v)| HttpRequestData::from_value(v)) {
+    let req = match inv
+        .input(BINDING)
+        .map(|(_, v)| HttpRequestData::from_value(v))
+    {
         Some(Ok(r)) => r,
         Some(Err(e)) => return refuse(ClientError::bad("InvalidRequest", e), log),
         None => {
@@ -139,7 +158,10 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         Err(failure) => {
             let report = state.policy_failure_report(Trigger::Http, &failure);
             let stored = state.reports().store(&report).await.ok();
-            let message = format!("the policy is not usable, nothing was done: {}", failure.message);
+            let message = format!(
+                "the policy is not usable, nothing was done: {}",
+                failure.message
+            );
             log.error(message.clone());
             let body = json!({"error": {"code": "PolicyInvalid", "message": message}, "summary": summary(&report, stored.as_deref())});
             return Reply::ok(log.into_lines()).with_output(OUTPUT, HttpOutput::json(500, body));
@@ -160,8 +182,14 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         );
     }
     log.info(match &registry {
-        Some(id) => format!("manual audit of {id}{}", if dry_run { " (dry run)" } else { "" }),
-        None => format!("manual audit of every governed registry{}", if dry_run { " (dry run)" } else { "" }),
+        Some(id) => format!(
+            "manual audit of {id}{}",
+            if dry_run { " (dry run)" } else { "" }
+        ),
+        None => format!(
+            "manual audit of every governed registry{}",
+            if dry_run { " (dry run)" } else { "" }
+        ),
     });
     let engine = state.engine(Arc::clone(&policy), Trigger::Http, dry_run);
     let result = match &registry {
@@ -211,9 +239,18 @@ mod tests {
 
     #[test]
     fn body_forms_and_errors() {
-        assert_eq!(parse_request(&HttpRequestData::default()).unwrap(), ManualRequest::default());
-        assert_eq!(parse_request(&req(json!("  "))).unwrap(), ManualRequest::default());
-        assert_eq!(parse_request(&req(json!("null"))).unwrap(), ManualRequest::default());
+        assert_eq!(
+            parse_request(&HttpRequestData::default()).unwrap(),
+            ManualRequest::default()
+        );
+        assert_eq!(
+            parse_request(&req(json!("  "))).unwrap(),
+            ManualRequest::default()
+        );
+        assert_eq!(
+            parse_request(&req(json!("null"))).unwrap(),
+            ManualRequest::default()
+        );
         let r = parse_request(&req(json!(r#"{"dryRun": true, "registry": "x"}"#))).unwrap();
         assert_eq!(r.dry_run, Some(true));
         let e = parse_request(&req(json!(r#"{"name": "Anjana"}"#))).unwrap_err();
@@ -234,8 +271,17 @@ mod tests {
         let reg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr";
         assert!(parse_registry(reg).is_ok());
         assert!(parse_registry(&format!("{reg}/privateEndpointConnections/c")).is_err());
-        assert!(parse_registry("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x").is_err());
+        assert!(
+            parse_registry(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x"
+            )
+            .is_err()
+        );
         let e = parse_registry("acr").unwrap_err();
-        assert!(e.message.starts_with("`registry`: invalid ARM resource id"), "{}", e.message);
+        assert!(
+            e.message.starts_with("`registry`: invalid ARM resource id"),
+            "{}",
+            e.message
+        );
     }
 }

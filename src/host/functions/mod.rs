@@ -19,7 +19,7 @@ pub mod state;
 mod summary;
 pub mod webhook;
 
-pub use cli::{ServeArgs, run_cli};
+pub use cli::{ServeArgs, run_cli, run_with};
 pub use dedupe::Dedupe;
 pub use server::{FUNCTIONS, MAX_BODY_BYTES, router, serve};
 pub use state::{

@@ -36,7 +36,11 @@ pub struct HandlerError {
 /// The value of an `http` output binding (`Outputs.res`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HttpOutput {
-    #[serde(rename = "statusCode", alias = "status", deserialize_with = "status_code")]
+    #[serde(
+        rename = "statusCode",
+        alias = "status",
+        deserialize_with = "status_code"
+    )]
     pub status_code: u16,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,

@@ -32,7 +32,9 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             }
         }
         Some(Err(e)) => log.warn(format!("timer input unreadable ({e}); auditing anyway")),
-        None => log.warn(format!("no timer input (expected Data.{BINDING}); auditing anyway")),
+        None => log.warn(format!(
+            "no timer input (expected Data.{BINDING}); auditing anyway"
+        )),
     }
 
     let policy = match state.policy_source().load().await {
@@ -42,25 +44,46 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             if let Err(e) = state.reports().store(&report).await {
                 log.error(format!("the report could not be stored either: {e}"));
             }
-            let message = format!("the policy is not usable, nothing was done: {}", failure.message);
+            let message = format!(
+                "the policy is not usable, nothing was done: {}",
+                failure.message
+            );
             log.error(message.clone());
-            return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "PolicyInvalid", message, log.into_lines());
+            return Reply::failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PolicyInvalid",
+                message,
+                log.into_lines(),
+            );
         }
     };
-    let result = state.engine(Arc::clone(&policy), Trigger::Timer, false).audit().await;
+    let result = state
+        .engine(Arc::clone(&policy), Trigger::Timer, false)
+        .audit()
+        .await;
     log_report(&result.report, &mut log);
     match state.reports().store(&result.report).await {
         Ok(at) => log.info(format!("report stored: {at}")),
         Err(e) => {
             let message = format!("the report could not be stored: {e}");
             log.error(message.clone());
-            return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "ReportNotStored", message, log.into_lines());
+            return Reply::failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ReportNotStored",
+                message,
+                log.into_lines(),
+            );
         }
     }
     if result.transient_failure {
         let message = "a transient ARM failure left the audit unfinished (the report is stored, marked incomplete)".to_string();
         log.error(message.clone());
-        return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "TransientFailure", message, log.into_lines());
+        return Reply::failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "TransientFailure",
+            message,
+            log.into_lines(),
+        );
     }
     Reply::ok(log.into_lines())
 }

@@ -59,9 +59,14 @@ impl Function {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(ready))
-        .route(webhook::PATH, post(webhook::post).options(webhook::options))
-        .route("/{function}", post(invoke))
+        .route("/", get(ready).fallback(method_not_allowed))
+        .route(
+            webhook::PATH,
+            post(webhook::post)
+                .options(webhook::options)
+                .fallback(method_not_allowed),
+        )
+        .route("/{function}", post(invoke).fallback(method_not_allowed))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -69,7 +74,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The readiness probe (and later health pings).
 async fn ready() -> Json<serde_json::Value> {
-    Json(json!({"service": "linkguard", "version": env!("CARGO_PKG_VERSION"), "functions": FUNCTIONS}))
+    Json(
+        json!({"service": "linkguard", "version": env!("CARGO_PKG_VERSION"), "functions": FUNCTIONS}),
+    )
 }
 
 fn unknown_function(what: &str) -> Response {
@@ -90,6 +97,21 @@ async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response
     unknown_function(&format!("no function at {method} {}", uri.path()))
 }
 
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = InvocationResponse {
+        error: Some(HandlerError {
+            code: "MethodNotAllowed".into(),
+            message: format!(
+                "{method} {} is not served: functions are invoked with POST, readiness is GET /",
+                uri.path()
+            ),
+            functions: Vec::new(),
+        }),
+        ..InvocationResponse::default()
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}
+
 async fn invoke(
     State(state): State<AppState>,
     Path(function): Path<String>,
@@ -104,7 +126,8 @@ async fn invoke(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    let span = tracing::info_span!("invocation", function = func.name(), invocation_id = %invocation_id);
+    let span =
+        tracing::info_span!("invocation", function = func.name(), invocation_id = %invocation_id);
     async move {
         let body = match body {
             Ok(b) => b,
@@ -116,7 +139,10 @@ async fn invoke(
                         MAX_BODY_BYTES / (1024 * 1024)
                     )
                 } else {
-                    format!("the invocation body could not be read: {}", rejection.body_text())
+                    format!(
+                        "the invocation body could not be read: {}",
+                        rejection.body_text()
+                    )
                 };
                 tracing::warn!("{message}");
                 return Reply::failed(status, "BodyRejected", message, Vec::new()).into_response();
@@ -126,15 +152,23 @@ async fn invoke(
             Ok(inv) => inv,
             Err(e) => {
                 tracing::warn!("invocation refused: {e}");
-                return Reply::failed(StatusCode::BAD_REQUEST, "InvalidInvocation", e.to_string(), Vec::new())
-                    .into_response();
+                return Reply::failed(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidInvocation",
+                    e.to_string(),
+                    Vec::new(),
+                )
+                .into_response();
             }
         };
         let mut log = InvocationLog::new();
         if let Some(m) = inv.method_name()
             && !m.eq_ignore_ascii_case(func.name())
         {
-            log.info(format!("Metadata.sys.MethodName is `{m}`; serving {}", func.name()));
+            log.info(format!(
+                "Metadata.sys.MethodName is `{m}`; serving {}",
+                func.name()
+            ));
         }
         let started = std::time::Instant::now();
         let reply = match func {
@@ -142,7 +176,11 @@ async fn invoke(
             Function::ScheduledAudit => scheduled_audit::handle(&state, &inv, log).await,
             Function::ManualAudit => manual_audit::handle(&state, &inv, log).await,
         };
-        tracing::info!(status = reply.status.as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "invocation finished");
+        tracing::info!(
+            status = reply.status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "invocation finished"
+        );
         reply.into_response()
     }
     .instrument(span)

@@ -70,12 +70,14 @@ impl PolicySource {
             PolicySource::Fixed(p) => Ok(p.clone()),
             PolicySource::File(path) => {
                 let file = path.display().to_string();
-                let text = tokio::fs::read_to_string(path).await.map_err(|e| PolicyFailure {
-                    message: format!(
-                        "{file}: cannot read the policy file: {e}; check LINKGUARD_POLICY"
-                    ),
-                    sha256: String::new(),
-                })?;
+                let text = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| PolicyFailure {
+                        message: format!(
+                            "{file}: cannot read the policy file: {e}; check LINKGUARD_POLICY"
+                        ),
+                        sha256: String::new(),
+                    })?;
                 Policy::parse(&file, &text)
                     .map(Arc::new)
                     .map_err(|e| PolicyFailure {

@@ -41,17 +41,30 @@ fn same_secret(given: &str, expected: &str) -> bool {
     diff == 0
 }
 
+/// Why a webhook request is refused.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.status, self.code, self.message)
+    }
+}
+
 fn authorize(
     state: &AppState,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     let Some(expected) = &state.options().webhook_secret else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "WebhookDisabled",
-            "the raw webhook is off: set LINKGUARD_WEBHOOK_SECRET to enable it (under the Functions host, Event Grid reaches ConnectionEvents instead)",
-        ));
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            code: "WebhookDisabled",
+            message: "the raw webhook is off: set LINKGUARD_WEBHOOK_SECRET to enable it (under the Functions host, Event Grid reaches ConnectionEvents instead)",
+        });
     };
     let given = headers
         .get(SECRET_HEADER)
@@ -59,16 +72,16 @@ fn authorize(
         .or_else(|| query.get("code").map(String::as_str));
     match given {
         Some(g) if same_secret(g, expected.expose()) => Ok(()),
-        Some(_) => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "WrongSecret",
-            "the webhook secret does not match LINKGUARD_WEBHOOK_SECRET",
-        )),
-        None => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "MissingSecret",
-            "the webhook secret is missing: pass it as query parameter `code` or header x-linkguard-secret",
-        )),
+        Some(_) => Err(Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            code: "WrongSecret",
+            message: "the webhook secret does not match LINKGUARD_WEBHOOK_SECRET",
+        }),
+        None => Err(Refusal {
+            status: StatusCode::UNAUTHORIZED,
+            code: "MissingSecret",
+            message: "the webhook secret is missing: pass it as query parameter `code` or header x-linkguard-secret",
+        }),
     }
 }
 
@@ -79,7 +92,7 @@ pub async fn options(
     headers: HeaderMap,
 ) -> Response {
     if let Err(r) = authorize(&state, &query, &headers) {
-        return r;
+        return r.into_response();
     }
     let origin = headers
         .get("webhook-request-origin")
@@ -100,7 +113,7 @@ pub async fn post(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(r) = authorize(&state, &query, &headers) {
-        return r;
+        return r.into_response();
     }
     let body = match body {
         Ok(b) => b,

@@ -67,7 +67,7 @@ h2{font-size:18px;margin:32px 0 8px;padding-bottom:4px;border-bottom:1px solid v
 .meta code{color:var(--fg)}
 .banner{border:1px solid var(--rejected);border-left-width:6px;border-radius:6px;padding:8px 12px;margin:16px 0}
 .ok{border-color:var(--approved)}
-.grid{display:flex;flex-wrap:wrap;gap:24px}
+.grid{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
 .grid table{width:auto;min-width:220px}
 table{border-collapse:collapse;width:100%}
 caption{text-align:left;font-weight:600;padding:4px 0}
@@ -79,6 +79,7 @@ thead th{background:var(--card)}
 .sev-high{background:var(--high)}.sev-medium{background:var(--medium)}.sev-low{background:var(--low)}.sev-info{background:var(--info)}
 .out-failed{color:var(--rejected);font-weight:600}
 .fix{color:var(--muted)}
+td code{white-space:nowrap}
 th[data-sort]{cursor:pointer}
 th[aria-sort=ascending]::after{content:" \25B2"}
 th[aria-sort=descending]::after{content:" \25BC"}
@@ -136,8 +137,18 @@ fn resource_cell(id: &str) -> String {
     }
 }
 
-fn optional_resource_cell(id: Option<&str>) -> String {
-    id.map(resource_cell).unwrap_or_default()
+/// Just the name, with the full id on hover: findings and actions rows stay short (registry names
+/// are globally unique, and the registries table lists every full id).
+fn name_cell(id: &str) -> String {
+    format!(
+        "<strong title=\"{}\">{}</strong>",
+        escape(id),
+        escape(short_name(id))
+    )
+}
+
+fn optional_name_cell(id: Option<&str>) -> String {
+    id.map(name_cell).unwrap_or_default()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -408,8 +419,8 @@ pub fn render(report: &Report) -> String {
                 escape(&item.severity),
                 escape(&item.severity),
                 escape(&item.code),
-                resource_cell(&item.registry),
-                optional_resource_cell(item.connection.as_deref()),
+                name_cell(&item.registry),
+                optional_name_cell(item.connection.as_deref()),
                 escape(&item.message),
                 escape(&item.fix)
             );
@@ -434,8 +445,8 @@ pub fn render(report: &Report) -> String {
                 out,
                 "<tr data-outcome=\"{outcome}\"><td class=\"out-{outcome}\">{outcome}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&a.action),
-                resource_cell(&a.registry),
-                optional_resource_cell(a.connection.as_deref()),
+                name_cell(&a.registry),
+                optional_name_cell(a.connection.as_deref()),
                 a.rule.as_deref().map(escape).unwrap_or_default(),
                 a.error.as_deref().map(escape).unwrap_or_default()
             );

@@ -70,6 +70,11 @@ fn resource(id: &str) -> String {
     }
 }
 
+/// Just the name, bold: registry names are globally unique and the registries table has the ids.
+fn name(id: &str) -> String {
+    format!("**{}**", escape(short_name(id)))
+}
+
 fn optional(value: Option<&str>) -> String {
     value.map(escape).unwrap_or_default()
 }
@@ -201,8 +206,8 @@ pub fn render(report: &Report) -> String {
                 &[
                     format!("**{}**", escape(&item.severity)),
                     escape(&item.code),
-                    resource(&item.registry),
-                    item.connection.as_deref().map(resource).unwrap_or_default(),
+                    name(&item.registry),
+                    item.connection.as_deref().map(name).unwrap_or_default(),
                     escape(&item.message),
                     escape(&item.fix),
                 ],
@@ -243,8 +248,8 @@ pub fn render(report: &Report) -> String {
                 &[
                     outcome_str(a.outcome).to_string(),
                     escape(&a.action),
-                    resource(&a.registry),
-                    a.connection.as_deref().map(resource).unwrap_or_default(),
+                    name(&a.registry),
+                    a.connection.as_deref().map(name).unwrap_or_default(),
                     optional(a.rule.as_deref()),
                     optional(a.error.as_deref()),
                 ],

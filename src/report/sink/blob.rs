@@ -34,8 +34,9 @@ use crate::report::model::Report;
 /// endpoints so an Azurite started without `--skipApiVersionCheck` works too.
 pub const EMULATOR_API_VERSION: &str = "2025-11-05";
 
-/// How often `latest.json` is re-read and retried when another writer changes it in between.
-const LATEST_ATTEMPTS: usize = 3;
+/// How often `latest.json` is re-read and retried when another writer changes it in between
+/// (each loss means another run did get through, so this only bounds contention).
+const LATEST_ATTEMPTS: u32 = 10;
 
 #[derive(Clone, Debug)]
 pub struct BlobSinkOptions {
@@ -188,12 +189,16 @@ impl BlobSink {
     /// Turns an SDK error into a [`SinkError::Storage`] with a readable, redacted message.
     fn storage_error(&self, location: &str, error: azure_core::Error) -> SinkError {
         let describe = describe(error);
-        let hint = match (describe.status, describe.code.as_deref()) {
-            (Some(403), _) => {
+        let signature_rejected = describe.code.as_deref() == Some("AuthenticationFailed")
+            || describe.message.contains("failed to authenticate");
+        let hint = match describe.status {
+            Some(401 | 403) if signature_rejected => {
+                " (the signature was rejected: check the account key or SAS, and the clock)"
+            }
+            Some(403) => {
                 " (the identity needs the `Storage Blob Data Contributor` role on the container, or the SAS needs read, create and write permissions)"
             }
-            (Some(401), _) | (_, Some("AuthenticationFailed")) => " (check the account key or SAS)",
-            (None, _) => " (is the storage endpoint reachable?)",
+            None => " (is the storage endpoint reachable?)",
             _ => "",
         };
         SinkError::Storage {
@@ -302,7 +307,12 @@ impl BlobSink {
     ) -> Result<WriteOutcome, SinkError> {
         let location = self.blob_location(&object.name);
         let blob = self.blob(&object.name);
-        for _ in 0..LATEST_ATTEMPTS {
+        for attempt in 0..LATEST_ATTEMPTS {
+            if attempt > 0 {
+                // Spread competing writers out a little.
+                let jitter = rand::random_range(10..50u64) * u64::from(attempt);
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+            }
             let existing = self.download(&blob, &location).await?;
             let condition = match &existing {
                 Some((bytes, etag)) => {

@@ -161,11 +161,19 @@ fn put_new(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, SinkError> {
     }
 }
 
+/// Serialises the read-compare-replace of `latest.json` between concurrent stores in this process
+/// (several invocations of one host); separate processes sharing a directory are not coordinated.
+static LATEST_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn put_latest(
     path: &Path,
     bytes: &[u8],
     finished: time::OffsetDateTime,
 ) -> Result<WriteOutcome, SinkError> {
+    // A poisoned lock only means another store panicked; the file itself is always whole.
+    let _guard = LATEST_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let existing = match fs::read(path) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
