@@ -79,24 +79,35 @@ impl Engine {
 
     /// Audits every governed registry: one list call per page per subscription, then only writes.
     pub async fn audit(&self) -> RunResult {
+        match self.governed_subscriptions().await {
+            Ok(subs) => self.audit_subscriptions(&subs).await,
+            Err(e) => {
+                let mut report =
+                    ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
+                report.incomplete("subscriptions", format!("cannot list subscriptions: {e}"));
+                RunResult {
+                    report: report.finish(self.resources.request_count()),
+                    transient_failure: e.is_transient(),
+                    registries_read: 0,
+                }
+            }
+        }
+    }
+
+    /// The subscriptions an audit covers: the policy's scope, or every one the identity can list.
+    pub async fn governed_subscriptions(&self) -> Result<Vec<String>, super::ResourceError> {
+        match self.policy.scoped_subscriptions() {
+            Some(subs) => Ok(subs.to_vec()),
+            None => self.resources.list_subscriptions().await,
+        }
+    }
+
+    /// Audits the governed registries of the given subscriptions (one fan-out message's work).
+    pub async fn audit_subscriptions(&self, subscriptions: &[String]) -> RunResult {
         let mut report = ReportBuilder::new(self.options.trigger, self.mode(), &self.policy.sha256);
         let mut transient = false;
-        let subscriptions = match self.policy.scoped_subscriptions() {
-            Some(subs) => subs.to_vec(),
-            None => match self.resources.list_subscriptions().await {
-                Ok(subs) => subs,
-                Err(e) => {
-                    report.incomplete("subscriptions", format!("cannot list subscriptions: {e}"));
-                    return RunResult {
-                        report: report.finish(self.resources.request_count()),
-                        transient_failure: e.is_transient(),
-                        registries_read: 0,
-                    };
-                }
-            },
-        };
         let mut governed = Vec::new();
-        for sub in &subscriptions {
+        for sub in subscriptions {
             match self.resources.list_registries(sub, None).await {
                 Ok(regs) => governed.extend(regs.into_iter().filter(|r| self.policy.governs(r))),
                 Err(e) => {
@@ -300,6 +311,9 @@ impl Engine {
                 ));
             }
             if let Some(p) = patched {
+                // The patch fixed these findings; they no longer need attention.
+                out.findings
+                    .retain(|f| !(f.connection.is_none() && remediation.fixes.contains(&f.code)));
                 current.properties.public_network_access = p.properties.public_network_access;
                 current.properties.network_rule_set = p.properties.network_rule_set;
                 current.properties.network_rule_bypass_options =
