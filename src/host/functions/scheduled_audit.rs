@@ -47,6 +47,9 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "PolicyInvalid", message, log.into_lines());
         }
     };
+    if let Some(fanout) = state.fanout() {
+        return super::subscription_audit::fan_out(state, fanout, policy, log).await;
+    }
     let result = state.engine(Arc::clone(&policy), Trigger::Timer, false).audit().await;
     log_report(&result.report, &mut log);
     match state.reports().store(&result.report).await {
