@@ -618,17 +618,17 @@ mod tests {
         assert!(!shown.contains("SECRETSIG"), "{shown}");
 
         for (bad, why) in [
-            ("http://acme.queue.core.windows.net/q1?sig=x", "clear text"),
-            ("http://127.0.0.1:10001/devstoreaccount1/q1", "without a SAS"),
+            ("http://acme.queue.core.windows.net/que1?sig=x", "clear text"),
+            ("http://127.0.0.1:10001/devstoreaccount1/que1", "without a SAS"),
             ("https://acme.queue.core.windows.net/", "does not name one queue"),
             ("https://acme.queue.core.windows.net/a/b", "does not name one queue"),
             ("https://acme.queue.core.windows.net/Bad_Q", "queue name `Bad_Q` is invalid"),
-            ("https://acme.queue.core.windows.net/q1?x=1", "not a SAS"),
+            ("https://acme.queue.core.windows.net/que1?x=1", "not a SAS"),
         ] {
             let e = parse(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
-        let e = parse("https://acme.queue.core.windows.net/q1?sv=1&sig=TOPSECRET&x").unwrap();
+        let e = parse("https://acme.queue.core.windows.net/que1?sv=1&sig=TOPSECRET&x").unwrap();
         assert!(!format!("{e:?}").contains("TOPSECRET"));
     }
 
