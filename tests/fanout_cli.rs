@@ -78,8 +78,15 @@ async fn fan_out_then_worker_audits_once_poisons_the_unreadable_and_summarizes()
         fan_out: Some(queue.clone()),
         deadline: "01:00:00".into(),
     };
-    assert_eq!(run_fan_out_with(&audit, &fan_out, &env).await, ExitCode::from(0));
-    assert_eq!(sim.requests().count("list-registries"), 0, "enqueueing audits nothing");
+    assert_eq!(
+        run_fan_out_with(&audit, &fan_out, &env).await,
+        ExitCode::from(0)
+    );
+    assert_eq!(
+        sim.requests().count("list-registries"),
+        0,
+        "enqueueing audits nothing"
+    );
     assert_eq!(raw.count(QUEUE).await, 21);
     let queued = raw.peek(QUEUE).await;
     let run = queued[0].json()["run"].as_str().unwrap().to_string();
@@ -91,9 +98,17 @@ async fn fan_out_then_worker_audits_once_poisons_the_unreadable_and_summarizes()
 
     let worker = worker_args(&queue, &policy, sim.endpoint(), &reports);
     let code = run_worker_with(&worker, &env, std::future::pending()).await;
-    assert_eq!(code, ExitCode::from(1), "a poisoned subscription needs attention");
+    assert_eq!(
+        code,
+        ExitCode::from(1),
+        "a poisoned subscription needs attention"
+    );
 
-    assert_eq!(raw.count(QUEUE).await, 0, "the worker ran until the queue was empty");
+    assert_eq!(
+        raw.count(QUEUE).await,
+        0,
+        "the worker ran until the queue was empty"
+    );
     let poisoned = raw.peek(&format!("{QUEUE}-poison")).await;
     assert_eq!(poisoned.len(), 2, "{poisoned:?}");
     let poisoned_texts: Vec<&str> = poisoned.iter().map(|m| m.text.as_str()).collect();
@@ -104,8 +119,16 @@ async fn fan_out_then_worker_audits_once_poisons_the_unreadable_and_summarizes()
             .any(|m| m.text.starts_with("eyJ") && m.json()["subscription"] == FORBIDDEN)
     );
     let stats = sim.requests();
-    assert_eq!(stats.count("put-connection"), 20, "the copy did not approve anything twice");
-    assert_eq!(stats.count("list-registries"), 20 + 5, "each subscription once, the forbidden one 5 times");
+    assert_eq!(
+        stats.count("put-connection"),
+        20,
+        "the copy did not approve anything twice"
+    );
+    assert_eq!(
+        stats.count("list-registries"),
+        20 + 5,
+        "each subscription once, the forbidden one 5 times"
+    );
 
     let base = reports.join(format!(
         "runs/{}/{}/{}",
@@ -125,9 +148,20 @@ async fn fan_out_then_worker_audits_once_poisons_the_unreadable_and_summarizes()
     assert_eq!(report["totals"]["approved"], 20);
     assert_eq!(report["complete"], false);
     assert!(base.join(format!("{run}.md")).is_file());
-    assert_eq!(read_json(reports.join("latest.json"))["run"]["id"], run.as_str());
-    assert_eq!(std::fs::read_dir(reports.join("fanout/open")).unwrap().count(), 0);
-    eprintln!("CLI: 21 subscriptions enqueued and consumed in {:?}", t0.elapsed());
+    assert_eq!(
+        read_json(reports.join("latest.json"))["run"]["id"],
+        run.as_str()
+    );
+    assert_eq!(
+        std::fs::read_dir(reports.join("fanout/open"))
+            .unwrap()
+            .count(),
+        0
+    );
+    eprintln!(
+        "CLI: 21 subscriptions enqueued and consumed in {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -140,16 +174,31 @@ async fn bad_queue_settings_are_bad_input() {
     let audit = audit_args(&policy, "http://127.0.0.1:9", dir.path());
     for (queue, deadline) in [
         ("http://example.com/devstoreaccount1/q?sig=x", "01:00:00"),
-        ("AccountName=a;AccountKey=a2V5;QueueName=Bad_Name", "01:00:00"),
+        (
+            "AccountName=a;AccountKey=a2V5;QueueName=Bad_Name",
+            "01:00:00",
+        ),
         ("UseDevelopmentStorage=true", "soon"),
     ] {
         let args = FanOutArgs {
             fan_out: Some(queue.into()),
             deadline: deadline.into(),
         };
-        assert_eq!(run_fan_out_with(&audit, &args, &env).await, ExitCode::from(2), "{queue}");
+        assert_eq!(
+            run_fan_out_with(&audit, &args, &env).await,
+            ExitCode::from(2),
+            "{queue}"
+        );
     }
-    let mut w = worker_args("UseDevelopmentStorage=true", &policy, "http://127.0.0.1:9", dir.path());
+    let mut w = worker_args(
+        "UseDevelopmentStorage=true",
+        &policy,
+        "http://127.0.0.1:9",
+        dir.path(),
+    );
     w.retry_delay = "30s".into();
-    assert_eq!(run_worker_with(&w, &env, std::future::pending()).await, ExitCode::from(2));
+    assert_eq!(
+        run_worker_with(&w, &env, std::future::pending()).await,
+        ExitCode::from(2)
+    );
 }

@@ -106,17 +106,29 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
     // The timer: no audit here, one message per subscription the identity can list.
     let answer = host.invoke("ScheduledAudit", &timer_invocation()).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
-    assert!(answer.logs().contains("20 subscription(s) fanned out"), "{}", answer.logs());
+    assert!(
+        answer.logs().contains("20 subscription(s) fanned out"),
+        "{}",
+        answer.logs()
+    );
     let stats = sim.requests();
     assert_eq!(stats.count("list-subscriptions"), 1);
-    assert_eq!(stats.count("list-registries"), 0, "the timer audits nothing itself");
+    assert_eq!(
+        stats.count("list-registries"),
+        0,
+        "the timer audits nothing itself"
+    );
 
     assert_eq!(raw.count(QUEUE).await, 20);
     let queued = raw.peek(QUEUE).await;
     assert_eq!(queued.len(), 20);
     let messages: Vec<Value> = queued.iter().map(RawMessage::json).collect();
     let run = messages[0]["run"].as_str().unwrap().to_string();
-    assert!(messages.iter().all(|m| m["run"] == run.as_str() && m["schema"] == "linkguard.fanout/v1"));
+    assert!(
+        messages
+            .iter()
+            .all(|m| m["run"] == run.as_str() && m["schema"] == "linkguard.fanout/v1")
+    );
     let queued_subs: BTreeSet<String> = messages
         .iter()
         .map(|m| m["subscription"].as_str().unwrap().to_string())
@@ -125,25 +137,46 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
     let prefix = run_prefix(&messages[0]);
     let manifest = blobs.json(&format!("{prefix}/manifest.json")).await;
     assert_eq!(manifest["subscriptions"].as_array().unwrap().len(), 20);
-    assert_eq!(blobs.list("fanout/open/").await, [format!("fanout/open/{run}.json")]);
+    assert_eq!(
+        blobs.list("fanout/open/").await,
+        [format!("fanout/open/{run}.json")]
+    );
 
     // One message delivered twice: the second delivery audits nothing and writes nothing.
-    let first = raw.receive(QUEUE, 1, Duration::from_secs(120)).await.remove(0);
+    let first = raw
+        .receive(QUEUE, 1, Duration::from_secs(120))
+        .await
+        .remove(0);
     let sub0 = first.json()["subscription"].as_str().unwrap().to_string();
-    let a1 = host.invoke("SubscriptionAudit", &queue_invocation(&first)).await;
+    let a1 = host
+        .invoke("SubscriptionAudit", &queue_invocation(&first))
+        .await;
     assert_eq!(a1.status, 200, "{:?}", a1.body);
     let report_name = format!("{prefix}/subscriptions/{sub0}.json");
-    let (_, etag) = blobs.get(&report_name).await.expect("the subscription report is stored");
+    let (_, etag) = blobs
+        .get(&report_name)
+        .await
+        .expect("the subscription report is stored");
     assert_eq!(sim.requests().count("put-connection"), 1);
     let before = sim.requests().total;
     let mut again = first.clone();
     again.dequeue_count = 2;
-    let a2 = host.invoke("SubscriptionAudit", &queue_invocation(&again)).await;
+    let a2 = host
+        .invoke("SubscriptionAudit", &queue_invocation(&again))
+        .await;
     assert_eq!(a2.status, 200, "{:?}", a2.body);
     assert!(a2.logs().contains("had reported already"), "{}", a2.logs());
-    assert_eq!(sim.requests().count("put-connection"), 1, "no second ARM write");
+    assert_eq!(
+        sim.requests().count("put-connection"),
+        1,
+        "no second ARM write"
+    );
     assert_eq!(sim.requests().total, before, "no ARM request at all");
-    assert_eq!(blobs.get(&report_name).await.unwrap().1, etag, "the report was not rewritten");
+    assert_eq!(
+        blobs.get(&report_name).await.unwrap().1,
+        etag,
+        "the report was not rewritten"
+    );
     raw.delete(QUEUE, &first).await;
 
     // The host delivers the rest, four at a time.
@@ -159,8 +192,16 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
     assert_eq!(raw.count(&format!("{QUEUE}-poison")).await, 0);
 
     let stats = sim.requests();
-    assert_eq!(stats.count("put-connection"), 20, "one approval per subscription, none doubled");
-    assert_eq!(stats.count("list-registries"), 20, "one list per subscription");
+    assert_eq!(
+        stats.count("put-connection"),
+        20,
+        "one approval per subscription, none doubled"
+    );
+    assert_eq!(
+        stats.count("list-registries"),
+        20,
+        "one list per subscription"
+    );
     for i in 0..n {
         assert_eq!(
             fanout_support::engine_support::status_in_sim(&sim, &connection_id(i)),
@@ -185,9 +226,18 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
     assert!(blobs.get(&format!("{prefix}.md")).await.is_some());
     assert!(blobs.get(&format!("{prefix}.html")).await.is_some());
     assert_eq!(blobs.json("latest.json").await["run"]["id"], run.as_str());
-    assert_eq!(blobs.list(&format!("{prefix}/subscriptions/")).await.len(), 20);
-    assert!(blobs.list("fanout/open/").await.is_empty(), "the run is no longer open");
-    eprintln!("20 subscriptions fanned out and audited in {:?}", t0.elapsed());
+    assert_eq!(
+        blobs.list(&format!("{prefix}/subscriptions/")).await.len(),
+        20
+    );
+    assert!(
+        blobs.list("fanout/open/").await.is_empty(),
+        "the run is no longer open"
+    );
+    eprintln!(
+        "20 subscriptions fanned out and audited in {:?}",
+        t0.elapsed()
+    );
 }
 
 async fn engine_support_sandbox(estate: Value) -> RunningSandbox {
@@ -210,7 +260,11 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
     let answer = host.invoke("ScheduledAudit", &timer_invocation()).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(raw.count(QUEUE).await, 21);
-    assert_eq!(sim.requests().count("list-subscriptions"), 0, "the scope names them");
+    assert_eq!(
+        sim.requests().count("list-subscriptions"),
+        0,
+        "the scope names them"
+    );
 
     let delivered = host.drain(&raw, QUEUE, 5).await;
     let forbidden: Vec<_> = delivered
@@ -223,8 +277,15 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
         [1, 2, 3, 4, 5]
     );
     for (_, n, a) in &forbidden {
-        assert_eq!(a.status, 500, "a failed delivery is non-2xx so the host retries");
-        let code = if *n < 5 { "SubscriptionAuditFailed" } else { "SubscriptionPoisoned" };
+        assert_eq!(
+            a.status, 500,
+            "a failed delivery is non-2xx so the host retries"
+        );
+        let code = if *n < 5 {
+            "SubscriptionAuditFailed"
+        } else {
+            "SubscriptionPoisoned"
+        };
         assert_eq!(a.error_code(), Some(code), "{:?}", a.body);
     }
     assert!(
@@ -239,7 +300,9 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
     assert_eq!(poisoned[0].json()["subscription"], FORBIDDEN);
 
     let prefix = run_prefix(&forbidden[0].0);
-    let marker = blobs.json(&format!("{prefix}/failures/{FORBIDDEN}.json")).await;
+    let marker = blobs
+        .json(&format!("{prefix}/failures/{FORBIDDEN}.json"))
+        .await;
     assert_eq!(marker["deliveries"], 5);
     let summary = blobs.json(&format!("{prefix}/summary.json")).await;
     assert_eq!(summary["expected"], 21);
@@ -248,7 +311,10 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
     let p = &summary["poisoned"][0];
     assert_eq!(p["subscription"], FORBIDDEN);
     assert_eq!(p["deliveries"], 5);
-    assert!(p["error"].as_str().unwrap().contains("AuthorizationFailed"), "{p}");
+    assert!(
+        p["error"].as_str().unwrap().contains("AuthorizationFailed"),
+        "{p}"
+    );
     assert_eq!(summary["complete"], false);
     let report = blobs.json(&format!("{prefix}.json")).await;
     assert_eq!(report["totals"]["registries"], 20);
@@ -259,9 +325,17 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
         .iter()
         .find(|e| e["scope"] == format!("/subscriptions/{FORBIDDEN}"))
         .expect("the report names the poisoned subscription");
-    assert!(named["message"].as_str().unwrap().contains("poison queue `linkguard-audits-poison`"));
+    assert!(
+        named["message"]
+            .as_str()
+            .unwrap()
+            .contains("poison queue `linkguard-audits-poison`")
+    );
     assert_eq!(sim.requests().count("put-connection"), 20);
-    eprintln!("21 subscriptions, one poisoned after 5 deliveries, in {:?}", t0.elapsed());
+    eprintln!(
+        "21 subscriptions, one poisoned after 5 deliveries, in {:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -279,25 +353,50 @@ async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report() {
     let raw = RawQueue::new(&azurite);
     let blobs = RawBlobs::new(&azurite, CONTAINER);
 
-    assert_eq!(host.invoke("ScheduledAudit", &timer_invocation()).await.status, 200);
+    assert_eq!(
+        host.invoke("ScheduledAudit", &timer_invocation())
+            .await
+            .status,
+        200
+    );
     // Only one subscription gets audited before the deadline...
-    let m = raw.receive(QUEUE, 1, Duration::from_secs(60)).await.remove(0);
-    let a = host.invoke("SubscriptionAudit", &queue_invocation(&m)).await;
+    let m = raw
+        .receive(QUEUE, 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    let a = host
+        .invoke("SubscriptionAudit", &queue_invocation(&m))
+        .await;
     assert_eq!(a.status, 200);
-    assert!(a.logs().contains("2 subscription(s) of the run still to report"), "{}", a.logs());
+    assert!(
+        a.logs()
+            .contains("2 subscription(s) of the run still to report"),
+        "{}",
+        a.logs()
+    );
     raw.delete(QUEUE, &m).await;
     let first = m.json();
     let prefix = run_prefix(&first);
     // ...the other two messages expire with the deadline (their time to live).
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert!(raw.peek(QUEUE).await.is_empty(), "messages expire at the deadline");
+    assert!(
+        raw.peek(QUEUE).await.is_empty(),
+        "messages expire at the deadline"
+    );
 
     let next = host.invoke("ScheduledAudit", &timer_invocation()).await;
     assert_eq!(next.status, 200, "{:?}", next.body);
-    assert!(next.logs().contains("did not report by the deadline"), "{}", next.logs());
+    assert!(
+        next.logs().contains("did not report by the deadline"),
+        "{}",
+        next.logs()
+    );
     let summary = blobs.json(&format!("{prefix}/summary.json")).await;
     assert_eq!(summary["closed"], "deadline");
-    assert_eq!(summary["reported"], serde_json::json!([first["subscription"]]));
+    assert_eq!(
+        summary["reported"],
+        serde_json::json!([first["subscription"]])
+    );
     let missing: BTreeSet<String> = summary["missing"]
         .as_array()
         .unwrap()
@@ -337,10 +436,18 @@ async fn queue_invocations_without_fan_out_or_with_a_bad_message_fail_to_the_hos
     let a = host.invoke("SubscriptionAudit", &bad).await;
     assert_eq!(a.status, 400, "{:?}", a.body);
     assert_eq!(a.error_code(), Some("InvalidMessage"));
-    bad["Data"] = serde_json::json!({"message": "\"{\\\"schema\\\":\\\"linkguard.fanout/v1\\\"}\""});
+    bad["Data"] =
+        serde_json::json!({"message": "\"{\\\"schema\\\":\\\"linkguard.fanout/v1\\\"}\""});
     let a = host.invoke("SubscriptionAudit", &bad).await;
     assert_eq!(a.status, 400);
-    assert!(a.body["Error"]["message"].as_str().unwrap().contains("missing field"), "{:?}", a.body);
+    assert!(
+        a.body["Error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field"),
+        "{:?}",
+        a.body
+    );
     assert_eq!(sim.requests().total, 0);
 
     // A handler without fan-out refuses queue messages (non-2xx: nothing is acknowledged).

@@ -37,7 +37,11 @@ pub struct FanOutArgs {
     pub fan_out: Option<String>,
     /// How long the run waits for its subscriptions before it is closed naming those that did not
     /// report (hh:mm:ss).
-    #[arg(long = "fan-out-deadline", value_name = "HH:MM:SS", default_value = "02:00:00")]
+    #[arg(
+        long = "fan-out-deadline",
+        value_name = "HH:MM:SS",
+        default_value = "02:00:00"
+    )]
     pub deadline: String,
 }
 
@@ -135,8 +139,8 @@ fn build_all(
     reports: &str,
     env: &(dyn EnvSource + Sync),
 ) -> Result<Built, String> {
-    let target = parse_queue(queue, &|k: &str| env.var(k))
-        .map_err(|e| format!("the queue: {e}"))?;
+    let target =
+        parse_queue(queue, &|k: &str| env.var(k)).map_err(|e| format!("the queue: {e}"))?;
     let settings = FanOutSettings {
         queue: target,
         deadline,
@@ -146,10 +150,16 @@ fn build_all(
         ReportDestination::parse(reports).map_err(|e| format!("{}: {}", e.setting, e.problem))?;
     let client = adapters::arm_client(arm, env).map_err(|e| e.to_string())?;
     let storage = storage_credential(credential, &settings, &destination, env)?;
-    let sink_options =
-        BlobSinkOptions::default().with_retries(4, Duration::from_millis(500), Duration::from_secs(30));
-    let queue_options =
-        QueueOptions::default().with_retries(4, Duration::from_millis(500), Duration::from_secs(30));
+    let sink_options = BlobSinkOptions::default().with_retries(
+        4,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    );
+    let queue_options = QueueOptions::default().with_retries(
+        4,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    );
     let fanout = build(settings, &destination, storage, queue_options, sink_options)?;
     Ok(Built {
         fanout,
@@ -169,7 +179,9 @@ pub async fn run_fan_out_with(
     env: &(dyn EnvSource + Sync),
 ) -> ExitCode {
     let Some(queue) = args.fan_out.as_deref() else {
-        return bad_input("--fan-out needs the queue: a queue URL or a connection string with QueueName=");
+        return bad_input(
+            "--fan-out needs the queue: a queue URL or a connection string with QueueName=",
+        );
     };
     let deadline = match parse_deadline(&args.deadline) {
         Ok(d) => d,
@@ -244,7 +256,9 @@ pub async fn run_fan_out_with(
             if let Some(f) = run.finalized {
                 println!("nothing to fan out; report: {}", f.report_location);
             } else {
-                println!("consume with: linkguard worker --queue <the same queue> --reports <the same reports>");
+                println!(
+                    "consume with: linkguard worker --queue <the same queue> --reports <the same reports>"
+                );
             }
             ExitCode::from(exit::OK)
         }

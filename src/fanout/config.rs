@@ -358,7 +358,9 @@ fn parse_connection_string(s: &str, default_queue: Option<&str>) -> Result<Queue
 
     if let Some(dev) = use_dev {
         if !dev.eq_ignore_ascii_case("true") {
-            return Err(format!("UseDevelopmentStorage must be `true` (got `{dev}`)"));
+            return Err(format!(
+                "UseDevelopmentStorage must be `true` (got `{dev}`)"
+            ));
         }
         if account.is_some() || key.is_some() || sas.is_some() || endpoint.is_some() {
             return Err("UseDevelopmentStorage=true stands alone (besides QueueName); for an emulator elsewhere write AccountName=devstoreaccount1;AccountKey=...;QueueEndpoint=http://HOST:PORT/devstoreaccount1".into());
@@ -380,7 +382,9 @@ fn parse_connection_string(s: &str, default_queue: Option<&str>) -> Result<Queue
         }
         (Some(key), None) => {
             let Some(account) = account.clone().filter(|a| !a.is_empty()) else {
-                return Err("AccountName is missing: it is needed to sign requests with AccountKey".into());
+                return Err(
+                    "AccountName is missing: it is needed to sign requests with AccountKey".into(),
+                );
             };
             match azure_core::base64::decode(&key) {
                 Ok(bytes) if !bytes.is_empty() => {}
@@ -419,10 +423,12 @@ fn parse_connection_string(s: &str, default_queue: Option<&str>) -> Result<Queue
             );
         }
     };
-    let service_url =
-        Url::parse(&endpoint).map_err(|e| format!("QueueEndpoint `{endpoint}` is not a URL: {e}"))?;
+    let service_url = Url::parse(&endpoint)
+        .map_err(|e| format!("QueueEndpoint `{endpoint}` is not a URL: {e}"))?;
     if service_url.query().is_some() {
-        return Err("QueueEndpoint must not carry a query: put a SAS in SharedAccessSignature".into());
+        return Err(
+            "QueueEndpoint must not carry a query: put a SAS in SharedAccessSignature".into(),
+        );
     }
     check_transport(&service_url, "QueueEndpoint")?;
     Ok(QueueTarget {
@@ -450,9 +456,11 @@ fn from_webjobs_storage(
         Url::parse(uri.trim())
             .map_err(|e| format!("{WEBJOBS_STORAGE}__queueServiceUri is not a URL: {e}"))?
     } else if let Some(account) = lookup(&format!("{WEBJOBS_STORAGE}__accountName")) {
-        Url::parse(&format!("https://{}.queue.core.windows.net", account.trim())).map_err(|e| {
-            format!("{WEBJOBS_STORAGE}__accountName does not make a queue URL: {e}")
-        })?
+        Url::parse(&format!(
+            "https://{}.queue.core.windows.net",
+            account.trim()
+        ))
+        .map_err(|e| format!("{WEBJOBS_STORAGE}__accountName does not make a queue URL: {e}"))?
     } else {
         return Err(format!(
             "`{queue}` is a bare queue name, which means the account of {WEBJOBS_STORAGE}, and neither {WEBJOBS_STORAGE} nor {WEBJOBS_STORAGE}__queueServiceUri / __accountName is set; give a queue URL or a connection string with QueueName="
@@ -510,7 +518,9 @@ pub fn max_dequeue_count_of(host_json: &str) -> Result<u32, String> {
             .and_then(|n| u32::try_from(n).ok())
             .filter(|n| *n >= 1)
             .ok_or_else(|| {
-                format!("host.json extensions.queues.maxDequeueCount is {n}, not a positive integer")
+                format!(
+                    "host.json extensions.queues.maxDequeueCount is {n}, not a positive integer"
+                )
             }),
     }
 }
@@ -596,7 +606,10 @@ mod tests {
     #[test]
     fn queue_urls() {
         let t = parse("https://acme.queue.core.windows.net/linkguard-audits").unwrap();
-        assert_eq!(t.service_url.as_str(), "https://acme.queue.core.windows.net/");
+        assert_eq!(
+            t.service_url.as_str(),
+            "https://acme.queue.core.windows.net/"
+        );
         assert_eq!(t.queue, "linkguard-audits");
         assert_eq!(t.poison_queue(), "linkguard-audits-poison");
         assert!(matches!(t.auth, QueueAuth::Token) && !t.emulator);
@@ -607,7 +620,10 @@ mod tests {
 
         let t = parse("http://127.0.0.1:10001/devstoreaccount1/audits?sv=2025-11-05&sig=SECRETSIG")
             .unwrap();
-        assert_eq!(t.service_url.as_str(), "http://127.0.0.1:10001/devstoreaccount1");
+        assert_eq!(
+            t.service_url.as_str(),
+            "http://127.0.0.1:10001/devstoreaccount1"
+        );
         assert_eq!(
             t.queue_url("audits").unwrap().as_str(),
             "http://127.0.0.1:10001/devstoreaccount1/audits"
@@ -618,11 +634,26 @@ mod tests {
         assert!(!shown.contains("SECRETSIG"), "{shown}");
 
         for (bad, why) in [
-            ("http://acme.queue.core.windows.net/que1?sig=x", "clear text"),
-            ("http://127.0.0.1:10001/devstoreaccount1/que1", "without a SAS"),
-            ("https://acme.queue.core.windows.net/", "does not name one queue"),
-            ("https://acme.queue.core.windows.net/a/b", "does not name one queue"),
-            ("https://acme.queue.core.windows.net/Bad_Q", "queue name `Bad_Q` is invalid"),
+            (
+                "http://acme.queue.core.windows.net/que1?sig=x",
+                "clear text",
+            ),
+            (
+                "http://127.0.0.1:10001/devstoreaccount1/que1",
+                "without a SAS",
+            ),
+            (
+                "https://acme.queue.core.windows.net/",
+                "does not name one queue",
+            ),
+            (
+                "https://acme.queue.core.windows.net/a/b",
+                "does not name one queue",
+            ),
+            (
+                "https://acme.queue.core.windows.net/Bad_Q",
+                "queue name `Bad_Q` is invalid",
+            ),
             ("https://acme.queue.core.windows.net/que1?x=1", "not a SAS"),
         ] {
             let e = parse(bad).unwrap_err();
@@ -651,15 +682,24 @@ mod tests {
 
         let t = parse("AccountName=acme;AccountKey=a2V5a2V5;EndpointSuffix=core.chinacloudapi.cn")
             .unwrap();
-        assert_eq!(t.service_url.as_str(), "https://acme.queue.core.chinacloudapi.cn/");
+        assert_eq!(
+            t.service_url.as_str(),
+            "https://acme.queue.core.chinacloudapi.cn/"
+        );
         assert!(!t.emulator);
 
         for (bad, why) in [
             ("AccountName=acme", "neither AccountKey"),
             ("AccountKey=a2V5a2V5", "AccountName is missing"),
-            ("AccountName=acme;AccountKey=%%%TOPSECRET%%%", "not valid base64"),
+            (
+                "AccountName=acme;AccountKey=%%%TOPSECRET%%%",
+                "not valid base64",
+            ),
             ("AccountName=acme;AccountKey=a2V5;QueueName=Q", "invalid"),
-            ("AccountName=acme;AccountKey=a2V5;Foo=1", "unknown connection string key `foo`"),
+            (
+                "AccountName=acme;AccountKey=a2V5;Foo=1",
+                "unknown connection string key `foo`",
+            ),
             (
                 "DefaultEndpointsProtocol=http;AccountName=acme;AccountKey=a2V5",
                 "clear text",
@@ -684,7 +724,10 @@ mod tests {
             &lookup(&[("AzureWebJobsStorage__accountName", "acme")]),
         )
         .unwrap();
-        assert_eq!(t.service_url.as_str(), "https://acme.queue.core.windows.net/");
+        assert_eq!(
+            t.service_url.as_str(),
+            "https://acme.queue.core.windows.net/"
+        );
         assert!(matches!(t.auth, QueueAuth::Token));
         let e = parse_queue("linkguard-audits", &|_| None).unwrap_err();
         assert!(e.contains("AzureWebJobsStorage"), "{e}");
@@ -693,9 +736,20 @@ mod tests {
     #[test]
     fn deadlines() {
         assert_eq!(parse_deadline("02:00:00"), Ok(Duration::from_secs(7200)));
-        assert_eq!(parse_deadline(" 48:00:30 "), Ok(Duration::from_secs(48 * 3600 + 30)));
+        assert_eq!(
+            parse_deadline(" 48:00:30 "),
+            Ok(Duration::from_secs(48 * 3600 + 30))
+        );
         assert_eq!(parse_deadline("00:00:01"), Ok(Duration::from_secs(1)));
-        for bad in ["00:00:00", "2h", "01:60:00", "169:00:00", "1:2", "", "-1:00:00"] {
+        for bad in [
+            "00:00:00",
+            "2h",
+            "01:60:00",
+            "169:00:00",
+            "1:2",
+            "",
+            "-1:00:00",
+        ] {
             assert!(parse_deadline(bad).is_err(), "{bad}");
         }
     }
@@ -716,10 +770,13 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let host = std::fs::read_to_string(root.join("host.json")).unwrap();
         assert_eq!(max_dequeue_count_of(&host), Ok(5));
-        let f = std::fs::read_to_string(root.join("function/SubscriptionAudit/function.json")).unwrap();
+        let f =
+            std::fs::read_to_string(root.join("function/SubscriptionAudit/function.json")).unwrap();
         assert_eq!(trigger_queue_of(&f).unwrap(), DEFAULT_QUEUE);
         assert_eq!(max_dequeue_count_of("{}"), Ok(DEFAULT_MAX_DEQUEUE_COUNT));
-        assert!(max_dequeue_count_of(r#"{"extensions":{"queues":{"maxDequeueCount":0}}}"#).is_err());
+        assert!(
+            max_dequeue_count_of(r#"{"extensions":{"queues":{"maxDequeueCount":0}}}"#).is_err()
+        );
     }
 
     #[test]
@@ -738,7 +795,10 @@ mod tests {
         .unwrap();
         let root = dir.path().to_str().unwrap();
         let s = FanOutSettings::from_lookup(lookup(&[
-            (FANOUT_QUEUE, "UseDevelopmentStorage=true;QueueName=linkguard-audits"),
+            (
+                FANOUT_QUEUE,
+                "UseDevelopmentStorage=true;QueueName=linkguard-audits",
+            ),
             (APP_ROOT, root),
         ]))
         .unwrap()
@@ -750,6 +810,10 @@ mod tests {
             (APP_ROOT, root),
         ]))
         .unwrap_err();
-        assert!(e.iter().any(|e| e.message.contains("listens to `linkguard-audits`")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|e| e.message.contains("listens to `linkguard-audits`")),
+            "{e:?}"
+        );
     }
 }

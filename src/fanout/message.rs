@@ -106,8 +106,8 @@ impl AuditMessage {
         if !value.is_object() {
             return Err(MessageError::NotAnObject(kind(&value)));
         }
-        let msg: AuditMessage = serde_json::from_value(value)
-            .map_err(|e| MessageError::Invalid(e.to_string()))?;
+        let msg: AuditMessage =
+            serde_json::from_value(value).map_err(|e| MessageError::Invalid(e.to_string()))?;
         msg.validate()?;
         Ok(msg)
     }
@@ -161,7 +161,10 @@ mod tests {
             AuditMessage::from_value(json!(serde_json::to_string(&json).unwrap())).unwrap(),
             m
         );
-        assert_eq!(AuditMessage::from_value(serde_json::to_value(&m).unwrap()).unwrap(), m);
+        assert_eq!(
+            AuditMessage::from_value(serde_json::to_value(&m).unwrap()).unwrap(),
+            m
+        );
         assert!(!m.encode().contains('{'), "base64 on the wire");
     }
 
@@ -181,15 +184,30 @@ mod tests {
         assert!(e.contains("run.id"), "{e}");
         let mut m = serde_json::to_value(msg()).unwrap();
         m["subscription"] = json!("a/b");
-        assert!(AuditMessage::from_value(m).unwrap_err().to_string().contains("subscription id"));
+        assert!(
+            AuditMessage::from_value(m)
+                .unwrap_err()
+                .to_string()
+                .contains("subscription id")
+        );
         let mut m = serde_json::to_value(msg()).unwrap();
         m["schema"] = json!("other/v1");
         assert!(AuditMessage::from_value(m).is_err());
         let mut m = serde_json::to_value(msg()).unwrap();
         m["started"] = json!("yesterday");
-        assert!(AuditMessage::from_value(m).unwrap_err().to_string().contains("RFC 3339"));
+        assert!(
+            AuditMessage::from_value(m)
+                .unwrap_err()
+                .to_string()
+                .contains("RFC 3339")
+        );
         let mut m = serde_json::to_value(msg()).unwrap();
         m.as_object_mut().unwrap().remove("subscription");
-        assert!(AuditMessage::from_value(m).unwrap_err().to_string().contains("subscription"));
+        assert!(
+            AuditMessage::from_value(m)
+                .unwrap_err()
+                .to_string()
+                .contains("subscription")
+        );
     }
 }

@@ -80,7 +80,12 @@ impl Default for QueueOptions {
 
 impl QueueOptions {
     /// Exponential retries: at most `max_retries` per request, starting after `initial_delay`.
-    pub fn with_retries(mut self, max_retries: u32, initial_delay: Duration, max_total: Duration) -> Self {
+    pub fn with_retries(
+        mut self,
+        max_retries: u32,
+        initial_delay: Duration,
+        max_total: Duration,
+    ) -> Self {
         let to = |d: Duration| {
             azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
         };
@@ -145,7 +150,11 @@ impl AuditQueue {
                 };
                 (Some(c), None, Vec::new())
             }
-            QueueAuth::Sas(sas) => (None, Some(sas.secret().to_string()), vec![sas.secret().to_string()]),
+            QueueAuth::Sas(sas) => (
+                None,
+                Some(sas.secret().to_string()),
+                vec![sas.secret().to_string()],
+            ),
             QueueAuth::SharedKey { account, key } => {
                 client_options
                     .client_options
@@ -161,7 +170,10 @@ impl AuditQueue {
                 u.set_query(Some(sas));
             }
             QueueClient::new(u, credential.clone(), Some(client_options.clone())).map_err(|e| {
-                format!("cannot build the queue client: {}", redactor.redact(&e.to_string()))
+                format!(
+                    "cannot build the queue client: {}",
+                    redactor.redact(&e.to_string())
+                )
             })
         };
         Ok(Self {
@@ -192,7 +204,9 @@ impl AuditQueue {
             ErrorKind::HttpResponse { error_code, .. } => {
                 let code = error_code.clone().unwrap_or_else(|| "error".into());
                 match status {
-                    Some(403) => format!("{code} (the identity needs `Storage Queue Data Message Sender` to enqueue and `Storage Queue Data Message Processor` / `Contributor` to consume, or the SAS needs add, read, process, update)"),
+                    Some(403) => format!(
+                        "{code} (the identity needs `Storage Queue Data Message Sender` to enqueue and `Storage Queue Data Message Processor` / `Contributor` to consume, or the SAS needs add, read, process, update)"
+                    ),
                     Some(401) => format!("{code} (check the account key or SAS)"),
                     _ => code,
                 }
@@ -209,7 +223,11 @@ impl AuditQueue {
         };
         QueueError {
             operation,
-            queue: if poison { self.poison_url.to_string() } else { self.main_url.to_string() },
+            queue: if poison {
+                self.poison_url.to_string()
+            } else {
+                self.main_url.to_string()
+            },
             status,
             message: self.redactor.redact(&message),
         }
@@ -264,10 +282,16 @@ impl AuditQueue {
     }
 
     /// Get Messages: up to `max` (1-32) messages, invisible to others for `visibility`.
-    pub async fn receive(&self, max: u32, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+    pub async fn receive(
+        &self,
+        max: u32,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, QueueError> {
         let options = QueueClientReceiveMessagesOptions {
             number_of_messages: Some(i32::try_from(max.clamp(1, MAX_BATCH)).unwrap_or(1)),
-            visibility_timeout: Some(i32::try_from(visibility.as_secs().max(1)).unwrap_or(i32::MAX)),
+            visibility_timeout: Some(
+                i32::try_from(visibility.as_secs().max(1)).unwrap_or(i32::MAX),
+            ),
             ..Default::default()
         };
         let rsp = self
@@ -353,12 +377,19 @@ impl AuditQueue {
         let secs = i32::try_from(visibility.as_secs()).unwrap_or(i32::MAX);
         let rsp = self
             .main
-            .update_message(id, pop_receipt, secs, Some(QueueClientUpdateMessageOptions::default()))
+            .update_message(
+                id,
+                pop_receipt,
+                secs,
+                Some(QueueClientUpdateMessageOptions::default()),
+            )
             .await
             .map_err(|e| self.error("Update Message", false, &e))?;
         let receipt = rsp
             .headers()
-            .get_optional_str(&azure_core::http::headers::HeaderName::from_static("x-ms-popreceipt"))
+            .get_optional_str(&azure_core::http::headers::HeaderName::from_static(
+                "x-ms-popreceipt",
+            ))
             .map(str::to_string);
         receipt.ok_or_else(|| QueueError {
             operation: "Update Message",
@@ -370,7 +401,11 @@ impl AuditQueue {
 
     /// Moves a message to the poison queue the way the Functions host does: a copy of its text
     /// goes to `<queue>-poison` (created when missing), then the original is deleted.
-    pub async fn move_to_poison(&self, message: &Received, ttl: Duration) -> Result<(), QueueError> {
+    pub async fn move_to_poison(
+        &self,
+        message: &Received,
+        ttl: Duration,
+    ) -> Result<(), QueueError> {
         match self.send_to(&self.poison, true, &message.text, ttl).await {
             Err(e) if e.status == Some(404) => {
                 self.create(&self.poison, true).await?;

@@ -81,7 +81,9 @@ pub enum FinalizeOutcome {
     Finalized(Box<Finalized>),
     AlreadyFinalized,
     /// Subscriptions still to report (or be poisoned).
-    Waiting { remaining: usize },
+    Waiting {
+        remaining: usize,
+    },
     /// No manifest for the run (deleted, or the message came from elsewhere).
     NoManifest,
 }
@@ -330,9 +332,7 @@ impl FanOut {
             }
             Ok(false) => {}
             Err(e) => {
-                return self
-                    .failed(message, deliveries, e.to_string(), None)
-                    .await;
+                return self.failed(message, deliveries, e.to_string(), None).await;
             }
         }
         let policy = match ctx.policy {
@@ -363,16 +363,12 @@ impl FanOut {
         let unreadable = !report.complete && result.registries_read == 0;
         if result.transient_failure || unreadable {
             let error = audit_error(&report);
-            return self
-                .failed(message, deliveries, error, Some(report))
-                .await;
+            return self.failed(message, deliveries, error, Some(report)).await;
         }
         let bytes = render::to_json(&report).into_bytes();
         if let Err(e) = self.store.create(&report_name, bytes).await {
             let error = format!("the subscription report could not be stored: {e}");
-            return self
-                .failed(message, deliveries, error, Some(report))
-                .await;
+            return self.failed(message, deliveries, error, Some(report)).await;
         }
         match self.finalize_if_complete(&layout).await {
             Ok(finalize) => Processed::Reported {
@@ -382,7 +378,9 @@ impl FanOut {
             },
             // The report is stored: a redelivery only retries the finalization.
             Err(e) => Processed::Failed {
-                error: format!("the subscription report is stored, but finalizing the run failed: {e}"),
+                error: format!(
+                    "the subscription report is stored, but finalizing the run failed: {e}"
+                ),
                 last_delivery: false,
                 finalize: None,
             },
@@ -432,7 +430,9 @@ impl FanOut {
         error: &str,
         report: Option<Report>,
     ) -> Result<FinalizeOutcome, FanOutError> {
-        let started = message.started_at().map_err(|e| FanOutError::Invalid(e.to_string()))?;
+        let started = message
+            .started_at()
+            .map_err(|e| FanOutError::Invalid(e.to_string()))?;
         let layout = RunLayout::new(&message.run, started);
         let marker = FailureMarker {
             schema: FAILURE_SCHEMA.into(),
@@ -512,7 +512,7 @@ impl FanOut {
                 let name = layout.failure(sub);
                 match self.store.read(&name).await? {
                     Some(bytes) => match serde_json::from_slice::<FailureMarker>(&bytes) {
-                        Ok(m) => SubscriptionResult::Poisoned(m),
+                        Ok(m) => SubscriptionResult::Poisoned(Box::new(m)),
                         Err(e) => SubscriptionResult::Unreadable(e.to_string()),
                     },
                     None => SubscriptionResult::Missing,
@@ -584,7 +584,7 @@ impl FanOut {
             {
                 results.insert(
                     sub.clone(),
-                    SubscriptionResult::Poisoned(FailureMarker {
+                    SubscriptionResult::Poisoned(Box::new(FailureMarker {
                         schema: FAILURE_SCHEMA.into(),
                         run: m.run.clone(),
                         subscription: sub,
@@ -593,7 +593,7 @@ impl FanOut {
                         error: "found in the poison queue with no failure recorded (the worker stopped or timed out on its last delivery)".into(),
                         at: manifest.deadline.clone(),
                         report: None,
-                    }),
+                    })),
                 );
             }
         }
@@ -621,7 +621,11 @@ impl FanOut {
         let entry: OpenEntry = read_json(name, &bytes)?;
         let Some(mbytes) = self.store.read(&entry.manifest).await? else {
             // Nothing to finalize against: drop the entry rather than retrying forever.
-            tracing::warn!("open run {} has no manifest at {}; forgetting it", entry.run, entry.manifest);
+            tracing::warn!(
+                "open run {} has no manifest at {}; forgetting it",
+                entry.run,
+                entry.manifest
+            );
             self.store.delete(name).await?;
             return Ok(None);
         };

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{Etag, RequestContent, Url};
-use azure_storage_blob::models::{BlobContainerClientListBlobsOptions, BlockBlobClientUploadOptions};
+use azure_storage_blob::models::{
+    BlobContainerClientListBlobsOptions, BlockBlobClientUploadOptions,
+};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::TryStreamExt;
 
@@ -60,9 +62,9 @@ impl RunStore {
     ) -> Result<Self, String> {
         match destination {
             ReportDestination::Directory(p) => Ok(RunStore::Dir(p.clone())),
-            ReportDestination::Blob(t) => {
-                Ok(RunStore::Blob(Arc::new(BlobStore::new(t, credential, options)?)))
-            }
+            ReportDestination::Blob(t) => Ok(RunStore::Blob(Arc::new(BlobStore::new(
+                t, credential, options,
+            )?))),
         }
     }
 
@@ -297,7 +299,12 @@ impl BlobStore {
         u.to_string()
     }
 
-    fn error(&self, operation: &'static str, location: String, e: &azure_core::Error) -> StoreError {
+    fn error(
+        &self,
+        operation: &'static str,
+        location: String,
+        e: &azure_core::Error,
+    ) -> StoreError {
         let status = e.http_status().map(u16::from);
         let message = match (status, e.kind()) {
             (Some(_), ErrorKind::HttpResponse { error_code, .. }) => {
@@ -397,7 +404,10 @@ impl BlobStore {
             Ok(items) => Ok(items
                 .into_iter()
                 .filter_map(|b| b.name)
-                .filter(|n| n.strip_prefix(prefix).is_some_and(|rest| !rest.contains('/')))
+                .filter(|n| {
+                    n.strip_prefix(prefix)
+                        .is_some_and(|rest| !rest.contains('/'))
+                })
                 .collect()),
             Err(e) if error_code(&e).as_deref() == Some("ContainerNotFound") => Ok(Vec::new()),
             Err(e) => Err(self.error("listing", self.location(prefix), &e)),

@@ -24,7 +24,7 @@ pub enum SubscriptionResult {
     Reported(Box<Report>),
     /// Its stored report exists but cannot be read.
     Unreadable(String),
-    Poisoned(FailureMarker),
+    Poisoned(Box<FailureMarker>),
     Missing,
 }
 
@@ -185,7 +185,12 @@ pub fn aggregate(
         started: manifest.started.clone(),
         finished,
         deadline: manifest.deadline.clone(),
-        closed: if missing.is_empty() { "all-accounted" } else { "deadline" }.to_string(),
+        closed: if missing.is_empty() {
+            "all-accounted"
+        } else {
+            "deadline"
+        }
+        .to_string(),
         queue: manifest.queue.clone(),
         poison_queue: manifest.poison_queue.clone(),
         expected: manifest.subscriptions.len(),
@@ -232,11 +237,17 @@ mod tests {
     fn every_subscription_is_accounted_for_and_the_result_is_deterministic() {
         let m = manifest(&["a", "b", "c", "d"]);
         let mut results = BTreeMap::new();
-        results.insert("a".to_string(), SubscriptionResult::Reported(report("2026-11-25T10:05:00Z", 7)));
-        results.insert("b".to_string(), SubscriptionResult::Reported(report("2026-11-25T10:09:00+00:00", 5)));
+        results.insert(
+            "a".to_string(),
+            SubscriptionResult::Reported(report("2026-11-25T10:05:00Z", 7)),
+        );
+        results.insert(
+            "b".to_string(),
+            SubscriptionResult::Reported(report("2026-11-25T10:09:00+00:00", 5)),
+        );
         results.insert(
             "c".to_string(),
-            SubscriptionResult::Poisoned(FailureMarker {
+            SubscriptionResult::Poisoned(Box::new(FailureMarker {
                 schema: super::super::documents::FAILURE_SCHEMA.into(),
                 run: "r1".into(),
                 subscription: "c".into(),
@@ -245,7 +256,7 @@ mod tests {
                 error: "AuthorizationFailed".into(),
                 at: "2026-11-25T10:07:00Z".into(),
                 report: None,
-            }),
+            })),
         );
         let (r, s) = aggregate(&m, &results, "runs/2026/11/25/r1.json");
         assert_eq!(r.run.id, "r1");
@@ -261,14 +272,27 @@ mod tests {
         assert_eq!(s.closed, "deadline");
         let scopes: Vec<_> = r.errors.iter().map(|e| e.scope.as_str()).collect();
         assert_eq!(scopes, ["/subscriptions/c", "/subscriptions/d"]);
-        assert!(r.errors[0].message.contains("poison queue `linkguard-audits-poison`"));
+        assert!(
+            r.errors[0]
+                .message
+                .contains("poison queue `linkguard-audits-poison`")
+        );
         assert_eq!(aggregate(&m, &results, "runs/2026/11/25/r1.json"), (r, s));
 
-        results.insert("d".to_string(), SubscriptionResult::Reported(report("2026-11-25T10:03:00Z", 1)));
+        results.insert(
+            "d".to_string(),
+            SubscriptionResult::Reported(report("2026-11-25T10:03:00Z", 1)),
+        );
         let (r, s) = aggregate(&m, &results, "x");
-        assert_eq!(r.run.finished, "2026-11-25T10:09:00Z", "latest subscription or marker");
+        assert_eq!(
+            r.run.finished, "2026-11-25T10:09:00Z",
+            "latest subscription or marker"
+        );
         assert_eq!(s.closed, "all-accounted");
-        assert!(!s.complete, "a poisoned subscription leaves the run incomplete");
+        assert!(
+            !s.complete,
+            "a poisoned subscription leaves the run incomplete"
+        );
     }
 
     #[test]

@@ -165,7 +165,12 @@ fn finalized(outcome: Option<&FinalizeOutcome>) -> Option<Finalized> {
     }
 }
 
-async fn handle(fanout: &FanOut, deps: &WorkerDeps, options: &WorkerOptions, m: Received) -> Handled {
+async fn handle(
+    fanout: &FanOut,
+    deps: &WorkerDeps,
+    options: &WorkerOptions,
+    m: Received,
+) -> Handled {
     let queue = fanout.queue();
     let max = fanout.settings().max_dequeue_count;
     let message = match AuditMessage::decode(&m.text) {
@@ -190,7 +195,10 @@ async fn handle(fanout: &FanOut, deps: &WorkerDeps, options: &WorkerOptions, m: 
             m.dequeue_count
         );
         tracing::error!("{what}: {error}; moved to {}", queue.poison_name());
-        let f = match fanout.record_poisoned(&message, m.dequeue_count, &error, None).await {
+        let f = match fanout
+            .record_poisoned(&message, m.dequeue_count, &error, None)
+            .await
+        {
             Ok(outcome) => finalized(Some(&outcome)),
             Err(e) => {
                 tracing::error!("{what}: recording the failure failed: {e}");
@@ -211,9 +219,19 @@ async fn handle(fanout: &FanOut, deps: &WorkerDeps, options: &WorkerOptions, m: 
         policy: (deps.policy)(),
         concurrency: deps.concurrency,
     };
-    let (processed, pop_receipt) = with_lease(fanout, &m, options.visibility, fanout.process(&message, m.dequeue_count, ctx)).await;
+    let (processed, pop_receipt) = with_lease(
+        fanout,
+        &m,
+        options.visibility,
+        fanout.process(&message, m.dequeue_count, ctx),
+    )
+    .await;
     match &processed {
-        Processed::Reported { location, complete, finalize } => {
+        Processed::Reported {
+            location,
+            complete,
+            finalize,
+        } => {
             tracing::info!(
                 "{what}: reported{} at {location}",
                 if *complete { "" } else { " (incomplete)" }
@@ -238,7 +256,11 @@ async fn handle(fanout: &FanOut, deps: &WorkerDeps, options: &WorkerOptions, m: 
                 }
             }
         }
-        Processed::Failed { error, last_delivery: true, finalize } => {
+        Processed::Failed {
+            error,
+            last_delivery: true,
+            finalize,
+        } => {
             tracing::error!(
                 "{what}: delivery {} of {max} failed, moved to {}: {error}",
                 m.dequeue_count,
@@ -257,13 +279,20 @@ async fn handle(fanout: &FanOut, deps: &WorkerDeps, options: &WorkerOptions, m: 
                 }
             }
         }
-        Processed::Failed { error, last_delivery: false, .. } => {
+        Processed::Failed {
+            error,
+            last_delivery: false,
+            ..
+        } => {
             tracing::warn!(
                 "{what}: delivery {} of {max} failed, retried in {:?}: {error}",
                 m.dequeue_count,
                 options.retry_delay
             );
-            match queue.set_visibility(&m.id, &pop_receipt, options.retry_delay).await {
+            match queue
+                .set_visibility(&m.id, &pop_receipt, options.retry_delay)
+                .await
+            {
                 Ok(_) => Handled::Retried,
                 Err(e) => {
                     // It reappears when its visibility timeout ends anyway.

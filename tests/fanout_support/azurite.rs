@@ -117,7 +117,10 @@ impl Azurite {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let until = Instant::now() + Duration::from_secs(10);
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-                assert!(Instant::now() < until, "Azurite port {port} announced but not answering");
+                assert!(
+                    Instant::now() < until,
+                    "Azurite port {port} announced but not answering"
+                );
                 thread::sleep(Duration::from_millis(50));
             }
         }

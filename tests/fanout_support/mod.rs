@@ -4,9 +4,9 @@
 //! delivers queue messages to the handler the way the host does.
 #![allow(dead_code)]
 
+pub mod azurite;
 #[path = "../engine_support/mod.rs"]
 pub mod engine_support;
-pub mod azurite;
 
 use std::time::Duration;
 
@@ -61,7 +61,10 @@ pub fn policy_text(scope: Option<&[String]>) -> String {
     let scope = match scope {
         Some(subs) => format!(
             "[scope]\nsubscriptions = [{}]\n",
-            subs.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+            subs.iter()
+                .map(|s| format!("\"{s}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         None => String::new(),
     };
@@ -139,13 +142,22 @@ impl RawQueue {
         between(xml, "<QueueMessage>", "</QueueMessage>")
             .into_iter()
             .map(|m| RawMessage {
-                id: between(m, "<MessageId>", "</MessageId>").first().map(|s| unescape(s)).unwrap_or_default(),
-                pop_receipt: between(m, "<PopReceipt>", "</PopReceipt>").first().map(|s| unescape(s)).unwrap_or_default(),
+                id: between(m, "<MessageId>", "</MessageId>")
+                    .first()
+                    .map(|s| unescape(s))
+                    .unwrap_or_default(),
+                pop_receipt: between(m, "<PopReceipt>", "</PopReceipt>")
+                    .first()
+                    .map(|s| unescape(s))
+                    .unwrap_or_default(),
                 dequeue_count: between(m, "<DequeueCount>", "</DequeueCount>")
                     .first()
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0),
-                text: between(m, "<MessageText>", "</MessageText>").first().map(|s| unescape(s)).unwrap_or_default(),
+                text: between(m, "<MessageText>", "</MessageText>")
+                    .first()
+                    .map(|s| unescape(s))
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -154,7 +166,10 @@ impl RawQueue {
     pub async fn peek(&self, queue: &str) -> Vec<RawMessage> {
         let rsp = self
             .http
-            .get(self.url(&format!("{queue}/messages"), "peekonly=true&numofmessages=32"))
+            .get(self.url(
+                &format!("{queue}/messages"),
+                "peekonly=true&numofmessages=32",
+            ))
             .send()
             .await
             .unwrap();
@@ -167,11 +182,20 @@ impl RawQueue {
 
     /// `x-ms-approximate-messages-count` (visible or not).
     pub async fn count(&self, queue: &str) -> u64 {
-        let rsp = self.http.get(self.url(queue, "comp=metadata")).send().await.unwrap();
+        let rsp = self
+            .http
+            .get(self.url(queue, "comp=metadata"))
+            .send()
+            .await
+            .unwrap();
         if rsp.status() == 404 {
             return 0;
         }
-        assert!(rsp.status().is_success(), "metadata {queue}: {}", rsp.status());
+        assert!(
+            rsp.status().is_success(),
+            "metadata {queue}: {}",
+            rsp.status()
+        );
         rsp.headers()["x-ms-approximate-messages-count"]
             .to_str()
             .unwrap()
@@ -185,20 +209,31 @@ impl RawQueue {
             .http
             .get(self.url(
                 &format!("{queue}/messages"),
-                &format!("numofmessages={max}&visibilitytimeout={}", visibility.as_secs()),
+                &format!(
+                    "numofmessages={max}&visibilitytimeout={}",
+                    visibility.as_secs()
+                ),
             ))
             .send()
             .await
             .unwrap();
-        assert!(rsp.status().is_success(), "receive {queue}: {}", rsp.status());
+        assert!(
+            rsp.status().is_success(),
+            "receive {queue}: {}",
+            rsp.status()
+        );
         Self::parse(&rsp.text().await.unwrap())
     }
 
     pub async fn delete(&self, queue: &str, m: &RawMessage) {
-        let pop = url::form_urlencoded::byte_serialize(m.pop_receipt.as_bytes()).collect::<String>();
+        let pop =
+            url::form_urlencoded::byte_serialize(m.pop_receipt.as_bytes()).collect::<String>();
         let rsp = self
             .http
-            .delete(self.url(&format!("{queue}/messages/{}", m.id), &format!("popreceipt={pop}")))
+            .delete(self.url(
+                &format!("{queue}/messages/{}", m.id),
+                &format!("popreceipt={pop}"),
+            ))
             .send()
             .await
             .unwrap();
@@ -207,7 +242,8 @@ impl RawQueue {
 
     /// Update Message: visible again at once (what the host's retry amounts to, minus the wait).
     pub async fn release(&self, queue: &str, m: &RawMessage) {
-        let pop = url::form_urlencoded::byte_serialize(m.pop_receipt.as_bytes()).collect::<String>();
+        let pop =
+            url::form_urlencoded::byte_serialize(m.pop_receipt.as_bytes()).collect::<String>();
         let rsp = self
             .http
             .put(self.url(
@@ -222,8 +258,18 @@ impl RawQueue {
     }
 
     pub async fn create(&self, queue: &str) {
-        let rsp = self.http.put(self.url(queue, "")).header("content-length", "0").send().await.unwrap();
-        assert!(rsp.status().is_success(), "create {queue}: {}", rsp.status());
+        let rsp = self
+            .http
+            .put(self.url(queue, ""))
+            .header("content-length", "0")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            rsp.status().is_success(),
+            "create {queue}: {}",
+            rsp.status()
+        );
     }
 
     /// Put Message with `text` as is.
@@ -237,7 +283,11 @@ impl RawQueue {
             .send()
             .await
             .unwrap();
-        assert!(rsp.status().is_success(), "send to {queue}: {}", rsp.status());
+        assert!(
+            rsp.status().is_success(),
+            "send to {queue}: {}",
+            rsp.status()
+        );
     }
 }
 
@@ -275,7 +325,10 @@ impl RawBlobs {
     }
 
     pub async fn json(&self, name: &str) -> Value {
-        let (bytes, _) = self.get(name).await.unwrap_or_else(|| panic!("{name} is not stored"));
+        let (bytes, _) = self
+            .get(name)
+            .await
+            .unwrap_or_else(|| panic!("{name} is not stored"));
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -295,7 +348,10 @@ impl RawBlobs {
         }
         assert!(rsp.status().is_success(), "list: {}", rsp.status());
         let xml = rsp.text().await.unwrap();
-        between(&xml, "<Name>", "</Name>").into_iter().map(unescape).collect()
+        between(&xml, "<Name>", "</Name>")
+            .into_iter()
+            .map(unescape)
+            .collect()
     }
 }
 
@@ -305,8 +361,12 @@ fn fixture(name: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures/functions")
         .join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (../shared must sit beside the repo)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (../shared must sit beside the repo)",
+            path.display()
+        )
+    });
     serde_json::from_str(&text).unwrap()
 }
 
@@ -346,7 +406,12 @@ impl Answer {
     pub fn logs(&self) -> String {
         self.body["Logs"]
             .as_array()
-            .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default()
     }
     pub fn error_code(&self) -> Option<&str> {
@@ -367,7 +432,10 @@ impl FakeHost {
             .http
             .post(format!("{}/{function}", self.base))
             .header("content-type", "application/json")
-            .header("x-azure-functions-invocationid", uuid::Uuid::new_v4().to_string())
+            .header(
+                "x-azure-functions-invocationid",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .header("user-agent", "Azure-Functions-Host/4.1037.0.0")
             .body(body.to_string())
             .send()
@@ -379,7 +447,10 @@ impl FakeHost {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
-        assert!(ct.starts_with("application/json"), "the host needs JSON back, got {ct:?}");
+        assert!(
+            ct.starts_with("application/json"),
+            "the host needs JSON back, got {ct:?}"
+        );
         let body: Value = serde_json::from_slice(&rsp.bytes().await.unwrap()).unwrap();
         Answer { status, body }
     }

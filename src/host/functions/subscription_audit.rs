@@ -69,7 +69,9 @@ fn log_outcome(outcome: Option<&FinalizeOutcome>, log: &mut InvocationLog) {
     match outcome {
         Some(FinalizeOutcome::Finalized(f)) => log_finalized(f, log),
         Some(FinalizeOutcome::Waiting { remaining }) => {
-            log.info(format!("{remaining} subscription(s) of the run still to report"));
+            log.info(format!(
+                "{remaining} subscription(s) of the run still to report"
+            ));
         }
         Some(FinalizeOutcome::AlreadyFinalized) => log.info("the run is closed already"),
         Some(FinalizeOutcome::NoManifest) => {
@@ -84,7 +86,12 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
     let Some(fanout) = state.fanout() else {
         let message = "fan-out is not configured (LINKGUARD_FANOUT_QUEUE is unset), so this queue message cannot be processed: set LINKGUARD_FANOUT_QUEUE to the queue SubscriptionAudit listens to";
         log.error(message);
-        return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "FanOutNotConfigured", message, log.into_lines());
+        return Reply::failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "FanOutNotConfigured",
+            message,
+            log.into_lines(),
+        );
     };
     let deliveries = match dequeue_count(&inv.metadata) {
         Some(n) => n,
@@ -93,18 +100,31 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             1
         }
     };
-    let message = match inv.input(BINDING).map(|(_, v)| AuditMessage::from_value(v.clone())) {
+    let message = match inv
+        .input(BINDING)
+        .map(|(_, v)| AuditMessage::from_value(v.clone()))
+    {
         Some(Ok(m)) => m,
         Some(Err(e)) => {
             // Retrying cannot help; the host moves it to the poison queue after maxDequeueCount.
             let message = format!("delivery {deliveries}: {e}");
             log.error(message.clone());
-            return Reply::failed(StatusCode::BAD_REQUEST, "InvalidMessage", message, log.into_lines());
+            return Reply::failed(
+                StatusCode::BAD_REQUEST,
+                "InvalidMessage",
+                message,
+                log.into_lines(),
+            );
         }
         None => {
             let message = format!("no queue message in the invocation (expected Data.{BINDING})");
             log.error(message.clone());
-            return Reply::failed(StatusCode::BAD_REQUEST, "InvalidMessage", message, log.into_lines());
+            return Reply::failed(
+                StatusCode::BAD_REQUEST,
+                "InvalidMessage",
+                message,
+                log.into_lines(),
+            );
         }
     };
     log.info(format!(
@@ -113,11 +133,7 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         message.subscription,
         fanout.settings().max_dequeue_count
     ));
-    let policy = state
-        .policy_source()
-        .load()
-        .await
-        .map_err(|f| f.message);
+    let policy = state.policy_source().load().await.map_err(|f| f.message);
     let processed = fanout
         .process(
             &message,
@@ -131,7 +147,9 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
         .await;
     log_outcome(processed.finalize(), &mut log);
     match processed {
-        Processed::Reported { location, complete, .. } => {
+        Processed::Reported {
+            location, complete, ..
+        } => {
             let line = format!("subscription report stored: {location}");
             if complete {
                 log.info(line);
@@ -141,7 +159,9 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             Reply::ok(log.into_lines())
         }
         Processed::Duplicate { .. } => {
-            log.info("the subscription had reported already (a redelivery): nothing audited or written");
+            log.info(
+                "the subscription had reported already (a redelivery): nothing audited or written",
+            );
             Reply::ok(log.into_lines())
         }
         Processed::Failed {
@@ -158,10 +178,18 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
                     ),
                 )
             } else {
-                ("SubscriptionAuditFailed", format!("delivery {deliveries} failed (the host retries): {error}"))
+                (
+                    "SubscriptionAuditFailed",
+                    format!("delivery {deliveries} failed (the host retries): {error}"),
+                )
             };
             log.error(message.clone());
-            Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, code, message, log.into_lines())
+            Reply::failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code,
+                message,
+                log.into_lines(),
+            )
         }
     }
 }
@@ -188,7 +216,12 @@ pub async fn fan_out(
         Err(e) => {
             let message = format!("cannot list the subscriptions in scope: {e}");
             log.error(message.clone());
-            return Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "SubscriptionsUnreadable", message, log.into_lines());
+            return Reply::failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SubscriptionsUnreadable",
+                message,
+                log.into_lines(),
+            );
         }
     };
     let spec = RunSpec {
@@ -214,7 +247,12 @@ pub async fn fan_out(
         Err(e) => {
             let message = format!("fan-out failed: {e}");
             log.error(message.clone());
-            Reply::failed(StatusCode::INTERNAL_SERVER_ERROR, "FanOutFailed", message, log.into_lines())
+            Reply::failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "FanOutFailed",
+                message,
+                log.into_lines(),
+            )
         }
     }
 }
@@ -229,7 +267,10 @@ pub fn attach(
 ) -> Result<AppState, String> {
     let settings = FanOutSettings::from_lookup(lookup).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
-        format!("invalid configuration (nothing was started):\n{}", lines.join("\n"))
+        format!(
+            "invalid configuration (nothing was started):\n{}",
+            lines.join("\n")
+        )
     })?;
     let Some(settings) = settings else {
         return Ok(state);
