@@ -22,33 +22,62 @@ use serde_json::Value;
 
 const QUEUE: &str = "cli-audits";
 
+/// The arguments as clap parses them from the command line (so flags added later with defaults
+/// need no change here).
+#[derive(clap::Parser)]
+struct AuditCli {
+    #[command(flatten)]
+    audit: AuditArgs,
+}
+
+#[derive(clap::Parser)]
+struct WorkerCli {
+    #[command(flatten)]
+    worker: WorkerArgs,
+}
+
 fn audit_args(policy: &Path, arm: &str, reports: &Path) -> AuditArgs {
-    AuditArgs {
-        policy: policy.to_path_buf(),
-        dry_run: false,
-        arm_endpoint: arm.to_string(),
-        credential: "static".into(),
-        arm_ca_cert: None,
-        reports: reports.display().to_string(),
-        concurrency: 8,
-    }
+    use clap::Parser;
+    let policy = policy.display().to_string();
+    let reports = reports.display().to_string();
+    AuditCli::try_parse_from([
+        "audit",
+        "--policy",
+        &policy,
+        "--arm-endpoint",
+        arm,
+        "--credential",
+        "static",
+        "--reports",
+        &reports,
+    ])
+    .unwrap()
+    .audit
 }
 
 fn worker_args(queue: &str, policy: &Path, arm: &str, reports: &Path) -> WorkerArgs {
-    WorkerArgs {
-        queue: queue.to_string(),
-        policy: policy.to_path_buf(),
-        arm_endpoint: arm.to_string(),
-        credential: "static".into(),
-        arm_ca_cert: None,
-        reports: reports.display().to_string(),
-        concurrency: 8,
-        parallel: 4,
-        follow: false,
-        max_dequeue_count: 5,
-        retry_delay: "00:00:00".into(),
-        visibility_timeout: "00:00:30".into(),
-    }
+    use clap::Parser;
+    let policy = policy.display().to_string();
+    let reports = reports.display().to_string();
+    WorkerCli::try_parse_from([
+        "worker",
+        "--queue",
+        queue,
+        "--policy",
+        &policy,
+        "--arm-endpoint",
+        arm,
+        "--credential",
+        "static",
+        "--reports",
+        &reports,
+        "--retry-delay",
+        "00:00:00",
+        "--visibility-timeout",
+        "00:00:30",
+    ])
+    .unwrap()
+    .worker
 }
 
 fn read_json(path: PathBuf) -> Value {

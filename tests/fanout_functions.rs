@@ -111,6 +111,10 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
         "{}",
         answer.logs()
     );
+    assert!(
+        !answer.logs().contains(fanout_support::azurite::ACCOUNT_KEY),
+        "no key in the logs"
+    );
     let stats = sim.requests();
     assert_eq!(stats.count("list-subscriptions"), 1);
     assert_eq!(
@@ -339,7 +343,7 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report() {
+async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report_or_was_poisoned() {
     let azurite = Azurite::start();
     let sim = engine_support_sandbox(estate(3)).await;
     let handler = start_handler(
@@ -377,7 +381,17 @@ async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report() {
     raw.delete(QUEUE, &m).await;
     let first = m.json();
     let prefix = run_prefix(&first);
-    // ...the other two messages expire with the deadline (their time to live).
+    // ...one lands in the poison queue with no failure recorded (as when the worker dies on its
+    // last delivery and the host moves it)...
+    let lost = raw
+        .receive(QUEUE, 1, Duration::from_secs(60))
+        .await
+        .remove(0);
+    raw.create(&format!("{QUEUE}-poison")).await;
+    raw.send(&format!("{QUEUE}-poison"), &lost.text).await;
+    raw.delete(QUEUE, &lost).await;
+    let lost = lost.json();
+    // ...and the last one expires with the deadline (its time to live).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
         raw.peek(QUEUE).await.is_empty(),
@@ -405,7 +419,17 @@ async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report() {
         .collect();
     let mut expected: BTreeSet<String> = subs(3).into_iter().collect();
     expected.remove(first["subscription"].as_str().unwrap());
+    expected.remove(lost["subscription"].as_str().unwrap());
     assert_eq!(missing, expected);
+    // Found in the poison queue: named poisoned, not missing.
+    assert_eq!(summary["poisoned"][0]["subscription"], lost["subscription"]);
+    assert!(
+        summary["poisoned"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("found in the poison queue"),
+        "{summary}"
+    );
     let report = blobs.json(&format!("{prefix}.json")).await;
     assert_eq!(report["complete"], false);
     assert_eq!(report["run"]["finished"], summary["deadline"]);

@@ -28,7 +28,7 @@ use crate::report::Trigger;
 use crate::report::sink::{BlobAuth, BlobSinkOptions, ReportDestination};
 
 /// `linkguard audit --fan-out QUEUE_URL` (flattened into the audit arguments).
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct FanOutArgs {
     /// Instead of auditing here, enqueue one message per governed subscription on this queue:
     /// a queue URL (https, Entra ID token; or with a SAS), or a storage connection string with
@@ -44,6 +44,17 @@ pub struct FanOutArgs {
     )]
     pub deadline: String,
 }
+
+impl Default for FanOutArgs {
+    fn default() -> Self {
+        Self {
+            fan_out: None,
+            deadline: DEFAULT_DEADLINE_TEXT.to_string(),
+        }
+    }
+}
+
+const DEFAULT_DEADLINE_TEXT: &str = "02:00:00";
 
 /// `linkguard worker --queue QUEUE_URL`.
 #[derive(clap::Args, Debug, Clone)]
