@@ -376,11 +376,27 @@ async fn concurrent_remediations_patch_once_and_only_what_differs() {
     let a = engine(client(&sim, fast_retry()), policy(text));
     let b = engine(client(&sim, fast_retry()), policy(text));
     let (ra, rb) = tokio::join!(a.audit(), b.audit());
-    let patches: Vec<_> = ra.report.actions.iter().chain(&rb.report.actions).filter(|x| x.action == "patch").collect();
+    let patches: Vec<_> = ra
+        .report
+        .actions
+        .iter()
+        .chain(&rb.report.actions)
+        .filter(|x| x.action == "patch")
+        .collect();
     assert_eq!(patches.len(), 2, "both runs planned the patch: {patches:?}");
-    assert_eq!(patches.iter().filter(|p| p.outcome == Outcome::Applied).count(), 1, "{patches:?}");
+    assert_eq!(
+        patches
+            .iter()
+            .filter(|p| p.outcome == Outcome::Applied)
+            .count(),
+        1,
+        "{patches:?}"
+    );
     assert_eq!(sim.requests().count("patch-registry"), 1);
     let reg = sim.registry_json(&registry_id(SUB, "acr00000")).unwrap();
     assert_eq!(reg["properties"]["publicNetworkAccess"], "Disabled");
-    assert_eq!(reg["properties"]["networkRuleSet"]["defaultAction"], "Deny", "untouched: it already matched");
+    assert_eq!(
+        reg["properties"]["networkRuleSet"]["defaultAction"], "Deny",
+        "untouched: it already matched"
+    );
 }
