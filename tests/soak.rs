@@ -12,7 +12,9 @@
 
 mod soak_support;
 
-use soak_support::{SoakConfig, run};
+use std::time::Duration;
+
+use soak_support::{SUB_O, SUB_Q, SoakConfig, policy_text, run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn soak_never_approves_what_policy_forbids_and_loses_nothing() {
@@ -43,14 +45,25 @@ async fn soak_never_approves_what_policy_forbids_and_loses_nothing() {
             "no new connection the policy would {verdict}: {text}"
         );
     }
-    assert!(s.endpoint_events > 0 && s.echo_events > 0 && s.noise_events > 0, "{text}");
+    assert!(
+        s.endpoint_events > 0 && s.echo_events > 0 && s.noise_events > 0,
+        "{text}"
+    );
     assert!(s.duplicate_copies > 0, "{text}");
-    assert!(s.deliveries > s.events_generated, "duplicates and redeliveries: {text}");
-    assert!(s.redeliveries > 0, "some deliveries failed under faults and were redelivered: {text}");
+    assert!(
+        s.deliveries > s.events_generated,
+        "duplicates and redeliveries: {text}"
+    );
+    assert!(
+        s.redeliveries > 0,
+        "some deliveries failed under faults and were redelivered: {text}"
+    );
     assert_eq!(s.dead_lettered, 0, "{text}");
     assert!(s.timer_audits >= 5, "{text}");
     assert!(s.manual_audits >= 3, "{text}");
-    for fault in ["throttle", "error500", "error503", "busy", "lro-fail", "drop"] {
+    for fault in [
+        "throttle", "error500", "error503", "busy", "lro-fail", "drop",
+    ] {
         assert!(
             s.faults_injected.get(fault).copied().unwrap_or(0) > 0,
             "fault {fault} never injected: {text}"
@@ -61,6 +74,59 @@ async fn soak_never_approves_what_policy_forbids_and_loses_nothing() {
         s.writes_not_effective > 0,
         "some writes were refused or their operation failed: {text}"
     );
-    assert!(s.reports_expected > 0 && s.reports_expected == s.reports_found, "{text}");
-    assert!(s.estate_scans >= 10 && s.log_records_checked > 1000, "{text}");
+    assert!(
+        s.reports_expected > 0 && s.reports_expected == s.reports_found,
+        "{text}"
+    );
+    assert!(
+        s.estate_scans >= 10 && s.log_records_checked > 1000,
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_soak_catches_a_linkguard_that_decides_against_the_policy() {
+    // linkguard runs with a policy that also approves O's endpoints and no longer rejects Q's,
+    // while the oracle keeps to the real one: the checks must say so.
+    let wrong = policy_text()
+        .replace(
+            &format!("match.subscriptions = [\"{SUB_Q}\"]"),
+            "match.subscriptions = [\"00000000-0000-0000-0000-000000000000\"]",
+        )
+        .replace(
+            "match.subscriptions = [\"a0000000",
+            &format!("match.subscriptions = [\"{SUB_O}\", \"a0000000"),
+        );
+    assert_ne!(wrong, policy_text());
+    let config = SoakConfig {
+        registries: 20,
+        ungoverned: 4,
+        duration: Duration::from_secs(4),
+        policy: wrong,
+        ..SoakConfig::short(3)
+    };
+    let s = run(config).await.unwrap();
+    let all = s.violations.join("\n");
+    let kinds = &s.violations_by_kind;
+    assert!(
+        kinds.get("forbidden-state").copied().unwrap_or(0) > 0
+            && all.contains("is Approved; the policy allows only Pending"),
+        "an approval the policy forbids: {all}"
+    );
+    assert!(
+        kinds.get("forbidden-write").copied().unwrap_or(0) > 0
+            && all.contains("the policy leaves this Pending connection alone"),
+        "{all}"
+    );
+    assert!(
+        kinds.get("not-converged").copied().unwrap_or(0) > 0
+            && all.contains(
+                "is Pending; the policy allows only Rejected (it was Pending at first) once converged"
+            ),
+        "a rejection never made: {all}"
+    );
+    assert!(
+        !kinds.contains_key("report") && !kinds.contains_key("handler"),
+        "only the decisions are wrong: {kinds:?}"
+    );
 }

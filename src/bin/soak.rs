@@ -57,6 +57,7 @@ async fn main() -> ExitCode {
         phase: (Duration::from_secs(5), Duration::from_secs(20)),
         progress: true,
         reports_dir: args.reports,
+        policy: soak_support::policy_text(),
     };
     eprintln!("soak: {config:?}");
     match run(config).await {

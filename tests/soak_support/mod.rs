@@ -118,6 +118,9 @@ pub struct SoakConfig {
     pub progress: bool,
     /// Keep the reports here (default: a temporary directory, removed).
     pub reports_dir: Option<PathBuf>,
+    /// The policy linkguard runs with. The oracle always follows [`policy_text`]; another policy
+    /// here shows that the checks catch a linkguard that decides otherwise.
+    pub policy: String,
 }
 
 impl SoakConfig {
@@ -135,6 +138,7 @@ impl SoakConfig {
             phase: (Duration::from_millis(1200), Duration::from_millis(2000)),
             progress: false,
             reports_dir: None,
+            policy: policy_text(),
         }
     }
 }
@@ -179,7 +183,13 @@ pub struct Summary {
     pub connection_checks: u64,
     pub final_connections: BTreeMap<String, u64>,
     pub violations_total: u64,
-    /// The first violations (at most 50).
+    /// Broken invariants by kind: `forbidden-state` (a state the policy does not allow),
+    /// `forbidden-write` (a write on something the policy leaves alone), `write-after-effect` (a
+    /// write after the one that took effect), `not-converged` (final state or write count not the
+    /// oracle's), `report` (a report missing, unnamed or invalid), `handler` (an answer that breaks
+    /// the protocol), `harness`.
+    pub violations_by_kind: BTreeMap<String, u64>,
+    /// The first ten violations of each kind.
     pub violations: Vec<String>,
 }
 
@@ -250,7 +260,9 @@ impl Fixtures {
             connection: body(read_fixture(
                 "arm/acr-2025-11-01.PrivateEndpointConnectionGet.json",
             )?),
-            endpoint: body(read_fixture("arm/network-2025-07-01.PrivateEndpointGet.json")?),
+            endpoint: body(read_fixture(
+                "arm/network-2025-07-01.PrivateEndpointGet.json",
+            )?),
             write_event: read_fixture(
                 "eventgrid/docs.event-schema-subscriptions.ResourceWriteSuccess.json",
             )?[0]
@@ -285,7 +297,11 @@ impl Fixtures {
 
     fn endpoint(&self, id: &str, name: &str, registry: &str) -> Value {
         let mut pe = self.endpoint.clone();
-        let rg_prefix = id.split("/providers/").next().unwrap_or_default().to_string();
+        let rg_prefix = id
+            .split("/providers/")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         pe["id"] = json!(id);
         pe["name"] = json!(name);
         pe["properties"]["privateLinkServiceConnections"] = json!([{
@@ -360,7 +376,7 @@ fn now_rfc3339() -> String {
 
 const CONN_OP: &str = "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write";
 const ENDPOINT_OP: &str = "Microsoft.Network/privateEndpoints/write";
-const MAX_VIOLATIONS_KEPT: usize = 50;
+const EXAMPLES_PER_KIND: u64 = 10;
 const MAX_DELIVERY_ATTEMPTS: u32 = 30;
 
 /// Fault phases: a name and a spec (the seed is added per phase).
@@ -410,14 +426,17 @@ fn bump(map: &mut BTreeMap<String, u64>, key: impl Into<String>) {
 }
 
 impl Soak {
-    fn violation(&self, message: String) {
+    /// Records a broken invariant of the given kind (see [`Summary::violations_by_kind`]).
+    fn violation(&self, kind: &str, message: String) {
         let mut s = lock(&self.summary);
         s.violations_total += 1;
-        if s.violations.len() < MAX_VIOLATIONS_KEPT {
+        let seen = s.violations_by_kind.entry(kind.to_string()).or_default();
+        *seen += 1;
+        if *seen <= EXAMPLES_PER_KIND {
             if self.config.progress {
-                eprintln!("VIOLATION: {message}");
+                eprintln!("VIOLATION ({kind}): {message}");
             }
-            s.violations.push(message);
+            s.violations.push(format!("[{kind}] {message}"));
         }
     }
 
@@ -494,7 +513,9 @@ impl Soak {
         );
         let conn_name = format!("{pe_name}.{:04x}", n % 0xffff);
         let conn_id = format!("{}/privateEndpointConnections/{conn_name}", reg.id);
-        lock(&self.oracle).insert(
+        // Under the oracle's lock, so an estate scan sees both or neither.
+        let mut oracle = lock(&self.oracle);
+        oracle.insert(
             conn_id.to_ascii_lowercase(),
             Expect {
                 initial: "Pending".into(),
@@ -512,6 +533,7 @@ impl Soak {
                 },
             )
             .map_err(|e| format!("adding a connection to {}: {e}", reg.id))?;
+        drop(oracle);
         {
             let mut s = lock(&self.summary);
             s.connections_added += 1;
@@ -576,7 +598,10 @@ impl Soak {
         let resp = match resp {
             Ok(r) => r,
             Err(e) => {
-                self.violation(format!("{function}: the handler did not answer: {e}"));
+                self.violation(
+                    "handler",
+                    format!("{function}: the handler did not answer: {e}"),
+                );
                 return (0, Value::Null);
             }
         };
@@ -585,9 +610,10 @@ impl Soak {
         match serde_json::from_str::<Value>(&text) {
             Ok(v) => (status, v),
             Err(e) => {
-                self.violation(format!(
-                    "{function}: answer {status} is not JSON ({e}): {text:.200}"
-                ));
+                self.violation(
+                    "handler",
+                    format!("{function}: answer {status} is not JSON ({e}): {text:.200}"),
+                );
                 (status, Value::Null)
             }
         }
@@ -612,7 +638,10 @@ impl Soak {
             if let Some(path) = line.strip_prefix("report stored: ") {
                 let path = PathBuf::from(path.trim());
                 if !lock(&self.named_reports).insert(path.clone()) {
-                    self.violation(format!("{function}: report {} named twice", path.display()));
+                    self.violation(
+                        "report",
+                        format!("{function}: report {} named twice", path.display()),
+                    );
                 }
                 found.push(path);
             }
@@ -630,7 +659,7 @@ impl Soak {
         let id = event["id"].as_str().unwrap_or("?");
         match (reports, nothing) {
             (1, false) | (0, true) => {}
-            _ => self.violation(format!(
+            _ => self.violation("report", format!(
                 "ConnectionEvents {id} ({status}): {reports} report(s) named, `nothing to reconcile`: {nothing}; logs: {:?}",
                 Self::logs(&body)
             )),
@@ -696,11 +725,14 @@ impl Soak {
             .await;
         let named = self.note_reports("ScheduledAudit", &body);
         if named.len() != 1 {
-            self.violation(format!(
-                "ScheduledAudit ({status}) named {} reports: {:?}",
-                named.len(),
-                Self::logs(&body)
-            ));
+            self.violation(
+                "report",
+                format!(
+                    "ScheduledAudit ({status}) named {} reports: {:?}",
+                    named.len(),
+                    Self::logs(&body)
+                ),
+            );
         }
         let path = named.into_iter().next();
         let mut s = lock(&self.summary);
@@ -729,16 +761,22 @@ impl Soak {
             let expect_report = reg.governed;
             match (reg.governed, res) {
                 (true, 200 | 503) | (false, 422) => {}
-                _ => self.violation(format!(
-                    "ManualAudit of {} (governed: {}) answered {status} / res {res}: {}",
-                    reg.id, reg.governed, body["Outputs"]["res"]["body"]
-                )),
+                _ => self.violation(
+                    "handler",
+                    format!(
+                        "ManualAudit of {} (governed: {}) answered {status} / res {res}: {}",
+                        reg.id, reg.governed, body["Outputs"]["res"]["body"]
+                    ),
+                ),
             }
             if (n == 1) != expect_report {
-                self.violation(format!(
-                    "ManualAudit of {} named {n} reports (governed: {})",
-                    reg.id, reg.governed
-                ));
+                self.violation(
+                    "report",
+                    format!(
+                        "ManualAudit of {} named {n} reports (governed: {})",
+                        reg.id, reg.governed
+                    ),
+                );
             }
             let mut s = lock(&self.summary);
             s.manual_audits += 1;
@@ -778,7 +816,7 @@ impl Soak {
             };
             match FaultSpec::parse(&spec_text) {
                 Ok(f) => self.sandbox.set_faults(f),
-                Err(e) => self.violation(format!("fault spec `{spec_text}`: {e}")),
+                Err(e) => self.violation("harness", format!("fault spec `{spec_text}`: {e}")),
             }
             lock(&self.summary)
                 .fault_phases
@@ -797,7 +835,7 @@ impl Soak {
         while self.generating.load(Ordering::SeqCst) {
             n += 1;
             if let Err(e) = self.add_connection(n) {
-                self.violation(e);
+                self.violation("harness", e);
             }
             if n.is_multiple_of(7) {
                 self.add_noise();
@@ -814,10 +852,13 @@ impl Soak {
             return;
         }
         if new > stats.log.len() as u64 {
-            self.violation(format!(
-                "the sandbox's request log overflowed: {} records were not checked",
-                new - stats.log.len() as u64
-            ));
+            self.violation(
+                "harness",
+                format!(
+                    "the sandbox's request log overflowed: {} records were not checked",
+                    new - stats.log.len() as u64
+                ),
+            );
         }
         let start = stats.log.len().saturating_sub(new as usize);
         for r in &stats.log[start..] {
@@ -834,27 +875,33 @@ impl Soak {
         let target = r.path.to_ascii_lowercase();
         let expect = lock(&self.oracle).get(&target).cloned();
         let Some(expect) = expect else {
-            self.violation(format!(
+            self.violation("forbidden-write", format!(
                 "{} {} (#{}) writes a resource the policy gives no reason to touch (status {:?})",
                 r.method, r.path, r.seq, r.status
             ));
             return;
         };
         if expect.want == Want::Unchanged || r.method != "PUT" {
-            self.violation(format!(
-                "{} {} (#{}, status {:?}): the policy leaves this {} connection alone",
-                r.method, r.path, r.seq, r.status, expect.initial
-            ));
+            self.violation(
+                "forbidden-write",
+                format!(
+                    "{} {} (#{}, status {:?}): the policy leaves this {} connection alone",
+                    r.method, r.path, r.seq, r.status, expect.initial
+                ),
+            );
         }
-        let effective =
-            r.status.is_some_and(|s| (200..300).contains(&s)) && r.fault.as_deref() != Some("lro-fail");
+        let effective = r.status.is_some_and(|s| (200..300).contains(&s))
+            && r.fault.as_deref() != Some("lro-fail");
         let mut writes = lock(&self.writes);
         let list = writes.entry(target).or_default();
         if let Some(prev) = list.iter().find(|w| w.effective) {
-            self.violation(format!(
-                "{} {} (#{}, status {:?}, fault {:?}) after the write #{} that took effect",
-                r.method, r.path, r.seq, r.status, r.fault, prev.seq
-            ));
+            self.violation(
+                "write-after-effect",
+                format!(
+                    "{} {} (#{}, status {:?}, fault {:?}) after the write #{} that took effect",
+                    r.method, r.path, r.seq, r.status, r.fault, prev.seq
+                ),
+            );
         }
         list.push(Write {
             seq: r.seq,
@@ -894,8 +941,10 @@ impl Soak {
     /// Checks every connection's state against the oracle. At the end (`final_check`), the state
     /// must be the one the oracle wants; before, any state on the way to it.
     fn scan_estate(&self, final_check: bool) -> BTreeMap<String, u64> {
-        let estate = self.sandbox.estate_json();
-        let oracle = lock(&self.oracle).clone();
+        let (oracle, estate) = {
+            let oracle = lock(&self.oracle);
+            (oracle.clone(), self.sandbox.estate_json())
+        };
         let mut seen = BTreeSet::new();
         let mut counts = BTreeMap::new();
         let mut checks = 0u64;
@@ -914,7 +963,10 @@ impl Soak {
                 bump(&mut counts, status.clone());
                 seen.insert(id.clone());
                 let Some(expect) = oracle.get(&id) else {
-                    self.violation(format!("connection {id} ({status}) unknown to the oracle"));
+                    self.violation(
+                        "harness",
+                        format!("connection {id} ({status}) unknown to the oracle"),
+                    );
                     continue;
                 };
                 let target = match expect.want {
@@ -922,19 +974,32 @@ impl Soak {
                     Want::Reject => "Rejected",
                     Want::Unchanged => expect.initial.as_str(),
                 };
-                let allowed = status == target || (!final_check && status == expect.initial);
-                if !allowed {
-                    self.violation(format!(
+                if status == target || (!final_check && status == expect.initial) {
+                    continue;
+                }
+                // Still as it was, at the end: not converged. Anything else: a state the policy
+                // never allows.
+                let kind = if status == expect.initial {
+                    "not-converged"
+                } else {
+                    "forbidden-state"
+                };
+                self.violation(
+                    kind,
+                    format!(
                         "connection {id} is {status}; the policy allows only {target} (it was {} at first){}",
                         expect.initial,
                         if final_check { " once converged" } else { "" }
-                    ));
-                }
+                    ),
+                );
             }
         }
         for (id, e) in &oracle {
             if !seen.contains(id) {
-                self.violation(format!("connection {id} ({:?}) disappeared", e.want));
+                self.violation(
+                    "forbidden-state",
+                    format!("connection {id} ({:?}) disappeared", e.want),
+                );
             }
         }
         let mut s = lock(&self.summary);
@@ -971,7 +1036,7 @@ impl Soak {
                 Want::Unchanged => 0,
             };
             if effective != want {
-                self.violation(format!(
+                self.violation("not-converged", format!(
                     "connection {id} ({:?}): {effective} writes took effect, expected {want} (writes: {:?})",
                     e.want,
                     writes.get(id)
@@ -982,10 +1047,13 @@ impl Soak {
             if let Some(done) = list.iter().find(|w| w.effective)
                 && let Some(late) = list.iter().find(|w| w.seq > done.seq)
             {
-                self.violation(format!(
-                    "connection {id}: write #{} began after #{} took effect",
-                    late.seq, done.seq
-                ));
+                self.violation(
+                    "write-after-effect",
+                    format!(
+                        "connection {id}: write #{} began after #{} took effect",
+                        late.seq, done.seq
+                    ),
+                );
             }
         }
     }
@@ -1001,18 +1069,24 @@ impl Soak {
                 .map_err(|e| e.to_string())
                 .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()));
             match report {
-                Err(e) => self.violation(format!("report {} unreadable: {e}", path.display())),
+                Err(e) => self.violation(
+                    "report",
+                    format!("report {} unreadable: {e}", path.display()),
+                ),
                 Ok(r) => {
                     if r["schema"] != "linkguard.report/v1" || !r["complete"].is_boolean() {
-                        self.violation(format!("report {} malformed", path.display()));
+                        self.violation("report", format!("report {} malformed", path.display()));
                     }
                     if r["complete"] == false {
                         incomplete += 1;
                         if r["errors"].as_array().is_none_or(Vec::is_empty) {
-                            self.violation(format!(
-                                "report {} is incomplete without saying why",
-                                path.display()
-                            ));
+                            self.violation(
+                                "report",
+                                format!(
+                                    "report {} is incomplete without saying why",
+                                    path.display()
+                                ),
+                            );
                         }
                     }
                 }
@@ -1021,10 +1095,16 @@ impl Soak {
         let named_set: BTreeSet<PathBuf> = named.iter().map(|p| canonical(p)).collect();
         let found_set: BTreeSet<PathBuf> = found.iter().map(|p| canonical(p)).collect();
         for p in found_set.difference(&named_set) {
-            self.violation(format!("report {} exists but no answer named it", p.display()));
+            self.violation(
+                "report",
+                format!("report {} exists but no answer named it", p.display()),
+            );
         }
         for p in named_set.difference(&found_set) {
-            self.violation(format!("report {} was named but is missing", p.display()));
+            self.violation(
+                "report",
+                format!("report {} was named but is missing", p.display()),
+            );
         }
         let mut s = lock(&self.summary);
         s.reports_expected = named_set.len() as u64;
@@ -1057,7 +1137,12 @@ fn build_estate(
     config: &SoakConfig,
     fixtures: &Fixtures,
     rng: &mut StdRng,
-) -> (Value, Vec<RegistryInfo>, HashMap<String, Expect>, BTreeMap<String, u64>) {
+) -> (
+    Value,
+    Vec<RegistryInfo>,
+    HashMap<String, Expect>,
+    BTreeMap<String, u64>,
+) {
     let mut regs = Vec::new();
     let mut infos = Vec::new();
     let mut oracle = HashMap::new();
@@ -1151,8 +1236,10 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
         Arc::new(StaticTokenCredential::new("soak-token")),
         ArmClientOptions {
             endpoint: sim.endpoint().to_string(),
+            // Few retries, so some invocations fail under faults and Event Grid's redelivery (and
+            // the timer's next run) must make up for them.
             retry: RetrySettings {
-                max_retries: 6,
+                max_retries: 2,
                 initial_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(500),
                 total_deadline: Duration::from_secs(15),
@@ -1167,7 +1254,7 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
         },
     )
     .map_err(|e| format!("ARM client: {e}"))?;
-    let policy = Policy::parse("soak-policy.toml", &policy_text())
+    let policy = Policy::parse("soak-policy.toml", &config.policy)
         .map_err(|e| format!("the soak policy is invalid: {e}"))?;
     let topics = TopicAllowList::new(
         GOVERNED_SUBS
@@ -1277,10 +1364,13 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
     })
     .await;
     if drained.is_err() {
-        soak.violation(format!(
-            "the delivery queue did not drain within 120 s after the faults stopped ({} left)",
-            lock(&soak.queue).len()
-        ));
+        soak.violation(
+            "not-converged",
+            format!(
+                "the delivery queue did not drain within 120 s after the faults stopped ({} left)",
+                lock(&soak.queue).len()
+            ),
+        );
         workers.abort_all();
     }
     let drain_seconds = drain_started.elapsed().as_secs_f64();
@@ -1290,16 +1380,19 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
     // The final audit converges everything; a second one then has nothing to write.
     let (status, path) = soak.timer_audit().await;
     if status != 200 {
-        soak.violation(format!("the final ScheduledAudit answered {status}"));
+        soak.violation(
+            "not-converged",
+            format!("the final ScheduledAudit answered {status}"),
+        );
     }
     match path.map(std::fs::read_to_string) {
         Some(Ok(text)) => {
             let r: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if r["complete"] != true {
-                soak.violation(format!(
-                    "the final audit's report is not complete: {}",
-                    r["errors"]
-                ));
+                soak.violation(
+                    "not-converged",
+                    format!("the final audit's report is not complete: {}", r["errors"]),
+                );
             }
             let failed = r["actions"]
                 .as_array()
@@ -1308,10 +1401,16 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
                 .filter(|a| a["outcome"] == "failed")
                 .count();
             if failed > 0 {
-                soak.violation(format!("the final audit has {failed} failed actions"));
+                soak.violation(
+                    "not-converged",
+                    format!("the final audit has {failed} failed actions"),
+                );
             }
         }
-        other => soak.violation(format!("the final audit's report: {other:?}")),
+        other => soak.violation(
+            "not-converged",
+            format!("the final audit's report: {other:?}"),
+        ),
     }
     let writes_before = lock(&soak.summary).writes_total;
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -1323,7 +1422,7 @@ pub async fn run(config: SoakConfig) -> Result<Summary, String> {
     soak.scan_requests(&mut last_total);
     let after = lock(&soak.summary).writes_total;
     if status != 200 || after != settled {
-        soak.violation(format!(
+        soak.violation("not-converged", format!(
             "a second audit after convergence answered {status} and wrote {} times (wrote {} times while settling)",
             after - settled,
             settled - writes_before
