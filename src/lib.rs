@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod events;
+pub mod fanout;
 pub mod host;
 pub mod model;
 pub mod plan;

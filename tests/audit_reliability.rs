@@ -35,7 +35,8 @@ async fn audit_costs_list_pages_plus_one_reread_write_and_polls_per_change() {
     let sim = sandbox(estate(n), page, "").await;
     let result = engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     let report = &result.report;
     assert!(report.complete, "{:?}", report.errors);
     assert_eq!(report.totals.registries, n as u64);
@@ -93,11 +94,13 @@ async fn a_second_audit_changes_nothing() {
     let sim = sandbox(estate(3), 50, "").await;
     engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     sim.reset_requests();
     let again = engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     assert!(again.report.actions.is_empty());
     let stats = sim.requests();
     assert_eq!(
@@ -123,7 +126,7 @@ async fn dry_run_writes_nothing() {
             ..EngineOptions::default()
         },
     );
-    let result = e.audit().await;
+    let result = e.audit().await.validated();
     assert_eq!(result.report.actions.len(), 3);
     assert!(
         result
@@ -143,7 +146,8 @@ async fn a_429_storm_is_ridden_out_honouring_retry_after() {
     let started = Instant::now();
     let result = engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     assert!(result.report.complete, "{:?}", result.report.errors);
     assert!(
         result
@@ -170,7 +174,8 @@ async fn transient_5xx_and_dropped_connections_are_retried() {
     let sim = sandbox(estate(4), 2, "seed=3,error503=0.2,error500=0.1,drop=0.1").await;
     let result = engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     assert!(result.report.complete, "{:?}", result.report.errors);
     assert_eq!(
         result
@@ -193,7 +198,10 @@ async fn a_persistent_outage_is_reported_not_hidden() {
     let sim = sandbox(estate(2), 50, "error503=1").await;
     let mut retry = fast_retry();
     retry.max_retries = 2;
-    let result = engine(client(&sim, retry), policy(POLICY)).audit().await;
+    let result = engine(client(&sim, retry), policy(POLICY))
+        .audit()
+        .await
+        .validated();
     assert!(!result.report.complete);
     assert!(
         result.transient_failure,
@@ -216,7 +224,8 @@ async fn an_lro_that_fails_is_reported_never_counted_applied() {
     let sim = sandbox(estate(2), 50, "lro-fail=1").await;
     let result = engine(client(&sim, fast_retry()), policy(POLICY))
         .audit()
-        .await;
+        .await
+        .validated();
     let actions = &result.report.actions;
     assert_eq!(actions.len(), 2);
     assert!(
@@ -243,7 +252,8 @@ async fn an_unreadable_subscription_makes_the_run_incomplete_and_the_rest_is_aud
     );
     let result = engine(client(&sim, fast_retry()), policy(&text))
         .audit()
-        .await;
+        .await
+        .validated();
     assert!(!result.report.complete);
     assert_eq!(result.report.errors.len(), 1, "{:?}", result.report.errors);
     assert!(result.report.errors[0].scope.contains("99999999"));
@@ -312,7 +322,7 @@ async fn a_connection_decided_by_someone_else_mid_run_is_not_written() {
         policy(POLICY),
         EngineOptions::default(),
     );
-    let result = e.audit().await;
+    let result = e.audit().await.validated();
     let skipped: Vec<_> = result
         .report
         .actions
@@ -349,6 +359,7 @@ async fn two_audits_at_once_apply_each_change_once() {
     let a = engine(client(&sim, fast_retry()), policy(POLICY));
     let b = engine(client(&sim, fast_retry()), policy(POLICY));
     let (ra, rb) = tokio::join!(a.audit(), b.audit());
+    let (ra, rb) = (ra.validated(), rb.validated());
     let applied = |r: &linkguard::engine::RunResult| {
         r.report
             .actions
@@ -376,11 +387,28 @@ async fn concurrent_remediations_patch_once_and_only_what_differs() {
     let a = engine(client(&sim, fast_retry()), policy(text));
     let b = engine(client(&sim, fast_retry()), policy(text));
     let (ra, rb) = tokio::join!(a.audit(), b.audit());
-    let patches: Vec<_> = ra.report.actions.iter().chain(&rb.report.actions).filter(|x| x.action == "patch").collect();
+    let (ra, rb) = (ra.validated(), rb.validated());
+    let patches: Vec<_> = ra
+        .report
+        .actions
+        .iter()
+        .chain(&rb.report.actions)
+        .filter(|x| x.action == "patch")
+        .collect();
     assert_eq!(patches.len(), 2, "both runs planned the patch: {patches:?}");
-    assert_eq!(patches.iter().filter(|p| p.outcome == Outcome::Applied).count(), 1, "{patches:?}");
+    assert_eq!(
+        patches
+            .iter()
+            .filter(|p| p.outcome == Outcome::Applied)
+            .count(),
+        1,
+        "{patches:?}"
+    );
     assert_eq!(sim.requests().count("patch-registry"), 1);
     let reg = sim.registry_json(&registry_id(SUB, "acr00000")).unwrap();
     assert_eq!(reg["properties"]["publicNetworkAccess"], "Disabled");
-    assert_eq!(reg["properties"]["networkRuleSet"]["defaultAction"], "Deny", "untouched: it already matched");
+    assert_eq!(
+        reg["properties"]["networkRuleSet"]["defaultAction"], "Deny",
+        "untouched: it already matched"
+    );
 }

@@ -7,6 +7,9 @@
     clippy::panic
 )]
 
+#[path = "support_report/mod.rs"]
+mod support_report;
+
 use std::process::Command;
 
 use serde_json::Value;
@@ -45,6 +48,7 @@ fn demo_audits_the_sample_estate_and_stores_the_report() {
             "{ext} rendering stored"
         );
     }
+    support_report::schema::validate(&report).unwrap_or_else(|e| panic!("report schema: {e:?}"));
     assert_eq!(report["schema"], "linkguard.report/v1");
     assert_eq!(report["complete"], true);
     // The sample policy approves two Pending connections, rejects one, and patches two registries.

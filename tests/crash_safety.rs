@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use engine_support::support_report;
 use engine_support::*;
 use serde_json::Value;
 
@@ -179,6 +180,7 @@ async fn kill_9_mid_audit_then_rerun_converges_without_duplicate_writes() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("reports/latest.json")).unwrap())
             .unwrap();
+    support_report::schema::validate(&report).unwrap_or_else(|e| panic!("report schema: {e:?}"));
     assert_eq!(report["complete"], true);
     assert_eq!(report["totals"]["approved"], 2 * n as u64);
     assert_eq!(report["totals"]["pending"], n as u64);

@@ -22,10 +22,11 @@ const EVENTS: &str = "infra/azure/modules/events.bicep";
 const MAIN: &str = "infra/azure/main.bicep";
 
 /// The functions DESIGN 7.1 defines, with their trigger type.
-const FUNCTIONS: [(&str, &str); 3] = [
+const FUNCTIONS: [(&str, &str); 4] = [
     ("ConnectionEvents", "eventGridTrigger"),
     ("ScheduledAudit", "timerTrigger"),
     ("ManualAudit", "httpTrigger"),
+    ("SubscriptionAudit", "queueTrigger"),
 ];
 
 fn json(rel: &str) -> Value {

@@ -42,9 +42,14 @@ pub struct AuditArgs {
     /// Registries worked on at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub fan_out: crate::fanout::cli::FanOutArgs,
 }
 
 pub async fn run(args: AuditArgs) -> ExitCode {
+    if args.fan_out.fan_out.is_some() {
+        return crate::fanout::cli::run_fan_out(&args, &args.fan_out).await;
+    }
     let policy = match Policy::load(&args.policy) {
         Ok(p) => Arc::new(p),
         Err(e) => return bad_input(e),

@@ -43,6 +43,10 @@ pub enum Command {
     Evaluate(evaluate::EvaluateArgs),
     /// The Azure Functions custom handler on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT.
     Serve(crate::host::functions::ServeArgs),
+    /// The AWS Lambda entry (also chosen automatically when AWS_LAMBDA_RUNTIME_API is set).
+    Lambda(crate::host::lambda::LambdaArgs),
+    /// Consume the fan-out queue: audit one subscription per message (`audit --fan-out` enqueues).
+    Worker(crate::fanout::cli::WorkerArgs),
     /// Render or summarize a stored report.
     Report(crate::report::cli::ReportArgs),
     /// Serve the ARM-compatible sandbox seeded with an estate.
@@ -66,6 +70,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => crate::sim::run_cli(args).await,
         Command::Report(args) => crate::report::cli::run_cli(args),
         Command::Serve(args) => crate::host::functions::run_cli(args).await,
+        Command::Lambda(args) => crate::host::lambda::run_cli(args).await,
+        Command::Worker(args) => crate::fanout::cli::run_worker(&args).await,
         Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
     }
 }

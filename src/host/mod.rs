@@ -1,3 +1,4 @@
 //! Hosts: the Azure Functions custom handler and the AWS Lambda entry.
 
 pub mod functions;
+pub mod lambda;

@@ -172,3 +172,18 @@ pub fn status_in_sim(sim: &RunningSandbox, connection_id: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+#[path = "../support_report/mod.rs"]
+pub mod support_report;
+
+/// Every report a test produces must validate against `schemas/report.schema.json`.
+pub trait Validated {
+    fn validated(self) -> Self;
+}
+
+impl Validated for linkguard::engine::RunResult {
+    fn validated(self) -> Self {
+        support_report::schema::assert_valid(&self.report);
+        self
+    }
+}

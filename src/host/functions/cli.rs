@@ -146,6 +146,7 @@ pub async fn run_with(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let fanout_credential = Arc::clone(&credential);
     let reports = match build_report_store(&prepared.settings, credential) {
         Ok(r) => r,
         Err(message) => {
@@ -163,6 +164,18 @@ pub async fn run_with(
             ..HandlerOptions::default()
         },
     );
+    let state = match super::subscription_audit::attach(
+        state,
+        &prepared.settings.reports,
+        fanout_credential,
+        config::process_env,
+    ) {
+        Ok(s) => s,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, prepared.port));
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,

@@ -16,6 +16,7 @@ pub mod response;
 pub mod scheduled_audit;
 pub mod server;
 pub mod state;
+pub mod subscription_audit;
 mod summary;
 pub mod webhook;
 

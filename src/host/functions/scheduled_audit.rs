@@ -57,6 +57,9 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             );
         }
     };
+    if let Some(fanout) = state.fanout() {
+        return super::subscription_audit::fan_out(state, fanout, policy, log).await;
+    }
     let result = state
         .engine(Arc::clone(&policy), Trigger::Timer, false)
         .audit()

@@ -29,10 +29,15 @@ use super::invocation::Invocation;
 use super::log::InvocationLog;
 use super::response::{HandlerError, InvocationResponse, Reply};
 use super::state::AppState;
-use super::{connection_events, manual_audit, scheduled_audit, webhook};
+use super::{connection_events, manual_audit, scheduled_audit, subscription_audit, webhook};
 
 /// The functions this handler serves (the folder names under `function/`).
-pub const FUNCTIONS: [&str; 3] = ["ConnectionEvents", "ScheduledAudit", "ManualAudit"];
+pub const FUNCTIONS: [&str; 4] = [
+    "ConnectionEvents",
+    "ScheduledAudit",
+    "ManualAudit",
+    "SubscriptionAudit",
+];
 
 /// Invocations larger than this are refused with 413. Event Grid events are at most 1 MB; a
 /// ManualAudit body is a few hundred bytes.
@@ -45,6 +50,7 @@ pub enum Function {
     ConnectionEvents,
     ScheduledAudit,
     ManualAudit,
+    SubscriptionAudit,
 }
 
 impl Function {
@@ -54,6 +60,7 @@ impl Function {
             "connectionevents" => Some(Self::ConnectionEvents),
             "scheduledaudit" => Some(Self::ScheduledAudit),
             "manualaudit" => Some(Self::ManualAudit),
+            "subscriptionaudit" => Some(Self::SubscriptionAudit),
             _ => None,
         }
     }
@@ -62,6 +69,7 @@ impl Function {
             Self::ConnectionEvents => "ConnectionEvents",
             Self::ScheduledAudit => "ScheduledAudit",
             Self::ManualAudit => "ManualAudit",
+            Self::SubscriptionAudit => "SubscriptionAudit",
         }
     }
 }
@@ -93,7 +101,7 @@ fn unknown_function(what: &str) -> Response {
         error: Some(HandlerError {
             code: "UnknownFunction".into(),
             message: format!(
-                "{what}; this handler serves POST /ConnectionEvents, /ScheduledAudit, /ManualAudit"
+                "{what}; this handler serves POST /ConnectionEvents, /ScheduledAudit, /ManualAudit, /SubscriptionAudit"
             ),
             functions: FUNCTIONS.iter().map(ToString::to_string).collect(),
         }),
@@ -206,6 +214,7 @@ async fn invoke(
             Function::ConnectionEvents => connection_events::handle(&state, &inv, log).await,
             Function::ScheduledAudit => scheduled_audit::handle(&state, &inv, log).await,
             Function::ManualAudit => manual_audit::handle(&state, &inv, log).await,
+            Function::SubscriptionAudit => subscription_audit::handle(&state, &inv, log).await,
         };
         tracing::info!(
             status = reply.status.as_u16(),

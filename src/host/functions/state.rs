@@ -2,7 +2,7 @@
 //! port, where the policy is read from, where reports go, the topic allow-list and the dedupe window.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -136,6 +136,7 @@ struct Inner {
     reports: Arc<dyn ReportStore>,
     options: HandlerOptions,
     dedupe: Dedupe,
+    fanout: OnceLock<Arc<crate::fanout::FanOut>>,
 }
 
 impl AppState {
@@ -153,6 +154,7 @@ impl AppState {
                 reports,
                 options,
                 dedupe,
+                fanout: OnceLock::new(),
             }),
         }
     }
@@ -171,6 +173,14 @@ impl AppState {
     }
     pub fn dedupe(&self) -> &Dedupe {
         &self.inner.dedupe
+    }
+    /// Turns fan-out on (issue 9); set once, at start.
+    pub fn with_fanout(self, fanout: Arc<crate::fanout::FanOut>) -> Self {
+        let _ = self.inner.fanout.set(fanout);
+        self
+    }
+    pub fn fanout(&self) -> Option<&Arc<crate::fanout::FanOut>> {
+        self.inner.fanout.get()
     }
 
     pub fn engine(&self, policy: Arc<Policy>, trigger: Trigger, dry_run: bool) -> Engine {

@@ -12,8 +12,8 @@ mod connection_string;
 pub mod destination;
 pub mod dir;
 pub mod layout;
-mod redact;
-mod shared_key;
+pub(crate) mod redact;
+pub(crate) mod shared_key;
 
 use std::fmt;
 
