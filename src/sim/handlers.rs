@@ -107,6 +107,9 @@ pub(crate) async fn arm(
     let mut remaining: Option<u64> = None;
     let outcome = async {
         check_auth(&parts.headers, sandbox.settings().token.as_deref())?;
+        if let Some(check) = sandbox.token_check() {
+            check_token_fresh(&parts.headers, check.as_ref())?;
+        }
         let route = match route {
             RouteMatch::Found(r) => r,
             RouteMatch::MethodNotAllowed => {
@@ -287,6 +290,34 @@ fn check_auth(
         ));
     }
     Ok(())
+}
+
+/// ARM's answer to a token past its expiry (the test's check decides which ones are).
+fn check_token_fresh(
+    headers: &HeaderMap,
+    check: &(dyn Fn(&str) -> bool + Send + Sync),
+) -> Result<(), (ArmError, Option<&'static str>)> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim())
+        .unwrap_or_default();
+    if check(given) {
+        return Ok(());
+    }
+    Err((
+        ArmError::new(
+            StatusCode::UNAUTHORIZED,
+            "ExpiredAuthenticationToken",
+            "The access token expiry UTC time is earlier than current UTC time; get a new token.",
+        )
+        .with_header(
+            header::WWW_AUTHENTICATE,
+            www_authenticate("The access token has expired."),
+        ),
+        None,
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

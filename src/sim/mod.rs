@@ -29,6 +29,6 @@ pub use cli::{SimArgs, run_cli};
 pub use error::{ArmError, SimError};
 pub use faults::{FaultSpec, FaultSpecError};
 pub use log::{RequestRecord, RequestStats};
-pub use server::{RunningSandbox, Sandbox, SimOptions};
+pub use server::{RunningSandbox, Sandbox, SimOptions, TokenCheck};
 pub use state::NewConnection;
 pub use tls::CA_FILE;

@@ -104,7 +104,11 @@ pub(crate) struct Settings {
     pub other_tenant: Vec<String>,
 }
 
+/// Decides whether a bearer token is still accepted (see [`Sandbox::set_token_check`]).
+pub type TokenCheck = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 struct Inner {
+    token_check: Mutex<Option<TokenCheck>>,
     world: Mutex<World>,
     initial: World,
     log: Mutex<RequestLog>,
@@ -131,6 +135,7 @@ impl Sandbox {
         let world = World::from_estate(estate).map_err(SimError::Estate)?;
         Ok(Self {
             inner: Arc::new(Inner {
+                token_check: Mutex::new(None),
                 initial: world.clone(),
                 world: Mutex::new(world),
                 log: Mutex::new(RequestLog::default()),
@@ -241,6 +246,18 @@ impl Sandbox {
     /// Puts the estate back as it was loaded (pending operations are forgotten).
     pub fn reset_estate(&self) {
         *self.world() = self.inner.initial.clone();
+    }
+
+    /// From now on, an ARM request's bearer token is accepted only when `check` says so (`None`:
+    /// back to the `token` option). The sandbox cannot read a real token's expiry; tests use this
+    /// to model tokens that expire and are rotated. A refused token gets ARM's 401
+    /// `ExpiredAuthenticationToken`.
+    pub fn set_token_check(&self, check: Option<TokenCheck>) {
+        *lock(&self.inner.token_check) = check;
+    }
+
+    pub(crate) fn token_check(&self) -> Option<TokenCheck> {
+        lock(&self.inner.token_check).clone()
     }
 
     /// Replaces the faults (and restarts their sequence and the token buckets).

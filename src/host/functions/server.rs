@@ -1,19 +1,28 @@
-//! The HTTP side: routes, body limit, per-invocation span, graceful shutdown.
+//! The HTTP side: routes, body limit, header and body timeouts, per-invocation span, graceful
+//! shutdown.
 //!
 //! The host calls `POST /<FunctionName>` on 127.0.0.1 and probes `GET /` until it answers.
+//!
+//! The accept loop is our own (hyper's HTTP/1 connection per TCP stream) rather than `axum::serve`,
+//! which sets no timer and so no header read timeout: a client that sends half a request and stalls
+//! would hold its connection forever.
 
 use std::future::Future;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::invocation::Invocation;
@@ -120,11 +129,45 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
+/// Reads a request body under the body limit and within `body_read_timeout`. The error is the
+/// status to answer and a message naming the limit.
+pub(crate) async fn read_body(
+    state: &AppState,
+    request: Request,
+) -> Result<Bytes, (StatusCode, String)> {
+    let deadline = state.options().body_read_timeout;
+    match tokio::time::timeout(deadline, Bytes::from_request(request, &())).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(rejection)) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the request body exceeds the {} MiB limit",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                )
+            } else {
+                format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                )
+            };
+            Err((status, message))
+        }
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {:?}; send the whole body at once",
+                deadline
+            ),
+        )),
+    }
+}
+
 async fn invoke(
     State(state): State<AppState>,
     Path(function): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     let Some(func) = Function::from_name(&function) else {
         return unknown_function(&format!("no function named `{function}`"));
@@ -137,21 +180,9 @@ async fn invoke(
     let span =
         tracing::info_span!("invocation", function = func.name(), invocation_id = %invocation_id);
     async move {
-        let body = match body {
+        let body = match read_body(&state, request).await {
             Ok(b) => b,
-            Err(rejection) => {
-                let status = rejection.status();
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    format!(
-                        "the invocation body exceeds the {} MiB limit",
-                        MAX_BODY_BYTES / (1024 * 1024)
-                    )
-                } else {
-                    format!(
-                        "the invocation body could not be read: {}",
-                        rejection.body_text()
-                    )
-                };
+            Err((status, message)) => {
                 tracing::warn!("{message}");
                 return Reply::failed(status, "BodyRejected", message, Vec::new()).into_response();
             }
@@ -202,9 +233,69 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_timeout = state.options().header_read_timeout;
+    let app = router(state);
+    let (stop, stopping) = watch::channel(false);
+    let mut conns = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    conns.spawn(serve_connection(tcp, app.clone(), header_timeout, stopping.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// One HTTP/1 connection: headers must arrive within `header_timeout`; on shutdown, an idle
+/// connection closes at once and a busy one after its current request.
+async fn serve_connection(
+    tcp: TcpStream,
+    app: Router,
+    header_timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let service = TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(TokioIo::new(tcp), service);
+    let mut conn = std::pin::pin!(conn);
+    let mut asked = *stopping.borrow();
+    if asked {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!("connection ended: {e}");
+                }
+                break;
+            }
+            changed = stopping.changed(), if !asked => {
+                asked = true;
+                if changed.is_err() || *stopping.borrow() {
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
 }
 
 /// Resolves on SIGTERM (the host stopping the worker) or Ctrl-C.

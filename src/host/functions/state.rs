@@ -103,6 +103,11 @@ pub struct HandlerOptions {
     pub concurrency: usize,
     pub dedupe_ttl: Duration,
     pub dedupe_capacity: usize,
+    /// A connection must deliver a request's headers within this (also closes idle keep-alive
+    /// connections), so a client that stalls mid-request cannot hold a connection forever.
+    pub header_read_timeout: Duration,
+    /// A request's whole body must arrive within this (408 otherwise).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for HandlerOptions {
@@ -113,6 +118,8 @@ impl Default for HandlerOptions {
             concurrency: 8,
             dedupe_ttl: Duration::from_secs(600),
             dedupe_capacity: 10_000,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }

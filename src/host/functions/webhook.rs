@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -110,14 +108,14 @@ pub async fn post(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Response {
     if let Err(r) = authorize(&state, &query, &headers) {
         return r.into_response();
     }
-    let body = match body {
+    let body = match super::server::read_body(&state, request).await {
         Ok(b) => b,
-        Err(rejection) => return error(rejection.status(), "BodyRejected", rejection.body_text()),
+        Err((status, message)) => return error(status, "BodyRejected", message),
     };
     let kind = headers
         .get("aeg-event-type")

@@ -40,6 +40,22 @@ pub(crate) struct ConnectionString {
     pub credential: Credential,
 }
 
+/// A plausible connection-string key name (letters only), safe to repeat in a message.
+fn is_key_name(k: &str) -> bool {
+    (1..=32).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// The known key a malformed part starts with (`AccountKey:...` gives `AccountKey`).
+fn known_key_prefix(part: &str) -> Option<&str> {
+    let end = part
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(part.len());
+    let head = part.get(..end)?;
+    KNOWN_KEYS
+        .contains(&head.to_ascii_lowercase().as_str())
+        .then_some(head)
+}
+
 /// Parses a connection string. Errors say what is missing or wrong and never repeat a key or SAS.
 pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
     let mut use_dev = None;
@@ -49,15 +65,19 @@ pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
     let mut sas = None;
     let mut blob_endpoint = None;
     let mut suffix = None;
-    for part in s.split(';') {
+    for (index, part) in s.split(';').enumerate() {
         let part = part.trim();
         if part.is_empty() {
             continue;
         }
+        // A malformed part may be a key typed with `:` or a space for `=`: never echo its text.
         let Some((k, v)) = part.split_once('=') else {
+            let starts = known_key_prefix(part)
+                .map(|k| format!(", starting with `{k}`,"))
+                .unwrap_or_default();
             return Err(format!(
-                "connection string part `{}` is not Key=Value",
-                super::redact::redact_sig(part)
+                "connection string part {}{starts} is not Key=Value (its text is not shown: it may hold a secret)",
+                index + 1
             ));
         };
         let v = v.trim().to_string();
@@ -74,7 +94,15 @@ pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
             "endpointsuffix" => suffix = Some(v),
             // Other services' endpoints do not concern the report sink.
             "queueendpoint" | "tableendpoint" | "fileendpoint" => {}
-            other => return Err(format!("unknown connection string key `{other}`")),
+            other if is_key_name(other) => {
+                return Err(format!("unknown connection string key `{other}`"));
+            }
+            _ => {
+                return Err(format!(
+                    "connection string part {} has a key that is not a key name (not shown: it may hold a secret); write Key=Value pairs separated by `;`",
+                    index + 1
+                ));
+            }
         }
     }
 
@@ -226,6 +254,17 @@ mod tests {
         assert!(err("UseDevelopmentStorage=false").contains("must be `true`"));
         assert!(err("UseDevelopmentStorage=true;AccountName=x").contains("stands alone"));
         assert!(err("AccountName=acme;Bogus=1").contains("unknown connection string key `bogus`"));
+        // `:` or a space typed for `=`: the key is never repeated, in any case.
+        for typo in ["AccountKey:c2VjcmV0a2V5==", "AccountKey c2VjcmV0a2V5"] {
+            let e = err(&format!("AccountName=acme;{typo}"));
+            assert!(
+                !e.to_ascii_lowercase().contains("c2vjcmv0a2v5") && e.contains("part 2"),
+                "{e}"
+            );
+        }
+        assert!(
+            err("AccountName=acme;AccountKey c2VjcmV0a2V5").contains("starting with `AccountKey`")
+        );
     }
 
     #[test]
