@@ -4,6 +4,7 @@
 //! The pure core (`model`, `policy`, `plan`, `report::model`) does no I/O. Adapters (`arm`, `sim`,
 //! report sinks, `host`) depend on the core, never the reverse.
 
+pub mod adapters;
 pub mod arm;
 pub mod cli;
 pub mod config;

@@ -1,4 +1,9 @@
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 //! `ArmClient` end to end against scripted fake ARM servers (axum on 127.0.0.1): paging, retries,
 //! long-running operations, error mapping, token handling, credentials and TLS.
 //! Response bodies are the real ARM examples from `../shared/fixtures/arm/` wherever one exists.

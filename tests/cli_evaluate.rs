@@ -1,6 +1,11 @@
 //! `linkguard evaluate` and `linkguard policy check` through the real binary: plan format (DESIGN
 //! 4.3), exit codes (DESIGN 3) and bad input.
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,11 @@
 //! Every registry, connection and private endpoint body in the shared ARM fixtures loads into the
 //! typed models (DESIGN 3.1: unknown fields ignored, nulls tolerated).
-#![allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::path::PathBuf;
 

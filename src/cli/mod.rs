@@ -1,5 +1,7 @@
 //! The command line (DESIGN 3): parse, hand each subcommand to its module.
 
+pub mod audit;
+mod demo;
 mod evaluate;
 mod policy_check;
 pub mod table;
@@ -33,8 +35,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The main job on the embedded sample: sandbox, real audit over HTTP, report in a local folder.
+    Demo(demo::DemoArgs),
+    /// Live run against ARM (or the sandbox): applies the plan unless dry-run, stores the report.
+    Audit(audit::AuditArgs),
     /// Offline: decide what the policy would do to an exported estate (no network).
     Evaluate(evaluate::EvaluateArgs),
+    /// Render or summarize a stored report.
+    Report(crate::report::cli::ReportArgs),
+    /// Serve the ARM-compatible sandbox seeded with an estate.
+    Sim(crate::sim::SimArgs),
     /// Policy file commands.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -48,7 +58,11 @@ pub enum PolicyCommand {
 
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Audit(args) => audit::run(args).await,
         Command::Evaluate(args) => evaluate::run(args),
+        Command::Sim(args) => crate::sim::run_cli(args).await,
+        Command::Report(args) => crate::report::cli::run_cli(args),
         Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
     }
 }

@@ -300,6 +300,9 @@ impl Engine {
                 ));
             }
             if let Some(p) = patched {
+                // The patch fixed these findings; they no longer need attention.
+                out.findings
+                    .retain(|f| !(f.connection.is_none() && remediation.fixes.contains(&f.code)));
                 current.properties.public_network_access = p.properties.public_network_access;
                 current.properties.network_rule_set = p.properties.network_rule_set;
                 current.properties.network_rule_bypass_options =

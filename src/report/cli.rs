@@ -49,13 +49,23 @@ pub enum ReadError {
         source: io::Error,
     },
     #[error("{file}: not a valid report at `{path}`: {message}")]
-    Json { file: String, path: String, message: String },
-    #[error("{file}: `schema` is {found:?}, expected {REPORT_SCHEMA:?}: this is not a linkguard report of this version")]
+    Json {
+        file: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "{file}: `schema` is {found:?}, expected {REPORT_SCHEMA:?}: this is not a linkguard report of this version"
+    )]
     Schema { file: String, found: String },
 }
 
 fn display_name(file: &Path) -> String {
-    if file == Path::new("-") { "<stdin>".into() } else { file.display().to_string() }
+    if file == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        file.display().to_string()
+    }
 }
 
 /// Parses a report document, naming the field that is wrong.
@@ -64,7 +74,12 @@ pub fn parse_report(file: &str, bytes: &[u8]) -> Result<Report, ReadError> {
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
         match value.get("schema").and_then(|s| s.as_str()) {
             Some(REPORT_SCHEMA) => {}
-            Some(other) => return Err(ReadError::Schema { file: file.into(), found: other.into() }),
+            Some(other) => {
+                return Err(ReadError::Schema {
+                    file: file.into(),
+                    found: other.into(),
+                });
+            }
             None => {
                 return Err(ReadError::Json {
                     file: file.into(),
@@ -89,10 +104,16 @@ pub fn read_report(file: &Path) -> Result<Report, ReadError> {
         let mut buf = Vec::new();
         io::stdin()
             .read_to_end(&mut buf)
-            .map_err(|source| ReadError::Io { file: name.clone(), source })?;
+            .map_err(|source| ReadError::Io {
+                file: name.clone(),
+                source,
+            })?;
         buf
     } else {
-        std::fs::read(file).map_err(|source| ReadError::Io { file: name.clone(), source })?
+        std::fs::read(file).map_err(|source| ReadError::Io {
+            file: name.clone(),
+            source,
+        })?
     };
     parse_report(&name, &bytes)
 }
@@ -107,7 +128,11 @@ pub fn needs_attention(report: &Report) -> bool {
 
 pub fn run_cli(args: ReportArgs) -> ExitCode {
     match args.command {
-        ReportCommand::Render { file, format, output } => {
+        ReportCommand::Render {
+            file,
+            format,
+            output,
+        } => {
             let report = match read_report(&file) {
                 Ok(r) => r,
                 Err(e) => return fail(&e.to_string()),
@@ -133,7 +158,11 @@ pub fn run_cli(args: ReportArgs) -> ExitCode {
             if let Err(e) = io::stdout().write_all(render::text::summary(&report).as_bytes()) {
                 return fail(&format!("cannot write to stdout: {e}"));
             }
-            if needs_attention(&report) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            if needs_attention(&report) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
         }
     }
 }
@@ -149,13 +178,24 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_field() {
-        let e = parse_report("r.json", br#"{"schema":"linkguard.report/v1","run":{"id":1}}"#).unwrap_err();
-        assert!(e.to_string().contains("r.json: not a valid report at `run.id`"), "{e}");
+        let e = parse_report(
+            "r.json",
+            br#"{"schema":"linkguard.report/v1","run":{"id":1}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("r.json: not a valid report at `run.id`"),
+            "{e}"
+        );
         let e = parse_report("r.json", br#"{"schema":"linkguard.plan/v1"}"#).unwrap_err();
         assert!(e.to_string().contains("\"linkguard.plan/v1\""), "{e}");
         let e = parse_report("r.json", b"{}").unwrap_err();
         assert!(e.to_string().contains("at `schema`"), "{e}");
         let e = parse_report("r.json", b"not json").unwrap_err();
-        assert!(e.to_string().starts_with("r.json: not a valid report"), "{e}");
+        assert!(
+            e.to_string().starts_with("r.json: not a valid report"),
+            "{e}"
+        );
     }
 }

@@ -39,7 +39,10 @@ pub(crate) fn routes(sandbox: Sandbox) -> Router<Sandbox> {
         .route("/_sim/connections", post(add_connection))
         .route("/_sim/connections/state", put(set_state))
         .route("/_sim/privateEndpoints", post(add_endpoint))
-        .route("/_sim/faults", get(get_faults).post(set_faults).delete(clear_faults))
+        .route(
+            "/_sim/faults",
+            get(get_faults).post(set_faults).delete(clear_faults),
+        )
         .route_layer(middleware::from_fn_with_state(sandbox, require_token))
 }
 
@@ -106,9 +109,17 @@ struct AddConnection {
     description: Option<String>,
 }
 
-async fn add_connection(State(sandbox): State<Sandbox>, Json(value): Json<Value>) -> Result<Response, SimError> {
+async fn add_connection(
+    State(sandbox): State<Sandbox>,
+    Json(value): Json<Value>,
+) -> Result<Response, SimError> {
     let req: AddConnection = body(value)?;
-    let new = NewConnection { name: req.name, private_endpoint: req.private_endpoint, status: req.status, description: req.description };
+    let new = NewConnection {
+        name: req.name,
+        private_endpoint: req.private_endpoint,
+        status: req.status,
+        description: req.description,
+    };
     let conn = sandbox.add_connection(&req.registry, new)?;
     Ok((StatusCode::CREATED, Json(conn)).into_response())
 }
@@ -122,12 +133,22 @@ struct SetState {
     description: Option<String>,
 }
 
-async fn set_state(State(sandbox): State<Sandbox>, Json(value): Json<Value>) -> Result<Json<Value>, SimError> {
+async fn set_state(
+    State(sandbox): State<Sandbox>,
+    Json(value): Json<Value>,
+) -> Result<Json<Value>, SimError> {
     let req: SetState = body(value)?;
-    Ok(Json(sandbox.set_connection_status(&req.connection, &req.status, req.description.as_deref())?))
+    Ok(Json(sandbox.set_connection_status(
+        &req.connection,
+        &req.status,
+        req.description.as_deref(),
+    )?))
 }
 
-async fn add_endpoint(State(sandbox): State<Sandbox>, Json(value): Json<Value>) -> Result<Response, SimError> {
+async fn add_endpoint(
+    State(sandbox): State<Sandbox>,
+    Json(value): Json<Value>,
+) -> Result<Response, SimError> {
     let pe = sandbox.add_private_endpoint(value)?;
     Ok((StatusCode::CREATED, Json(pe)).into_response())
 }
@@ -142,7 +163,10 @@ struct SetFaults {
     spec: String,
 }
 
-async fn set_faults(State(sandbox): State<Sandbox>, Json(value): Json<Value>) -> Result<Json<Value>, SimError> {
+async fn set_faults(
+    State(sandbox): State<Sandbox>,
+    Json(value): Json<Value>,
+) -> Result<Json<Value>, SimError> {
     let req: SetFaults = body(value)?;
     let spec = FaultSpec::parse(&req.spec)?;
     sandbox.set_faults(spec);

@@ -53,14 +53,20 @@ pub async fn run_cli(args: SimArgs) -> ExitCode {
     let text = match std::fs::read_to_string(&args.estate) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("linkguard sim: {}: cannot read the estate file: {e}; pass an existing JSON file to --estate", args.estate.display());
+            eprintln!(
+                "linkguard sim: {}: cannot read the estate file: {e}; pass an existing JSON file to --estate",
+                args.estate.display()
+            );
             return ExitCode::from(2);
         }
     };
     let estate: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("linkguard sim: {}: not valid JSON: {e}", args.estate.display());
+            eprintln!(
+                "linkguard sim: {}: not valid JSON: {e}",
+                args.estate.display()
+            );
             return ExitCode::from(2);
         }
     };
@@ -86,7 +92,10 @@ pub async fn run_cli(args: SimArgs) -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if writeln!(stdout, "{}", running.ready_line()).and_then(|_| stdout.flush()).is_err() {
+    if writeln!(stdout, "{}", running.ready_line())
+        .and_then(|_| stdout.flush())
+        .is_err()
+    {
         return ExitCode::from(1);
     }
     drop(stdout);

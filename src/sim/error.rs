@@ -18,7 +18,10 @@ pub enum SimError {
     #[error("cannot listen on 127.0.0.1:{port}: {source}; pick another --port or 0 for a free one")]
     Bind { port: u16, source: std::io::Error },
     #[error("cannot write the TLS certificate to {path}: {source}; pass a writable --cert-dir")]
-    CertDir { path: String, source: std::io::Error },
+    CertDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot build the TLS certificate or configuration: {0}")]
     Tls(String),
     /// A test hook named something the estate does not hold.
@@ -38,8 +41,12 @@ impl SimError {
         match self {
             SimError::NotFound(_) => StatusCode::NOT_FOUND,
             SimError::Conflict(_) => StatusCode::CONFLICT,
-            SimError::Estate(_) | SimError::Faults(_) | SimError::Invalid(_) => StatusCode::BAD_REQUEST,
-            SimError::Bind { .. } | SimError::CertDir { .. } | SimError::Tls(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SimError::Estate(_) | SimError::Faults(_) | SimError::Invalid(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            SimError::Bind { .. } | SimError::CertDir { .. } | SimError::Tls(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 }
@@ -47,7 +54,12 @@ impl SimError {
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
         let status = self.status();
-        (status, axum::Json(json!({"error": {"code": "SandboxRequestInvalid", "message": self.to_string()}})))
+        (
+            status,
+            axum::Json(
+                json!({"error": {"code": "SandboxRequestInvalid", "message": self.to_string()}}),
+            ),
+        )
             .into_response()
     }
 }
@@ -64,7 +76,12 @@ pub struct ArmError {
 
 impl ArmError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, code: code.to_string(), message: message.into(), headers: Vec::new() }
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
@@ -82,12 +99,18 @@ impl ArmError {
         Self::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
-            format!("The Resource '{resource}' under resource group '{resource_group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"),
+            format!(
+                "The Resource '{resource}' under resource group '{resource_group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix"
+            ),
         )
     }
 
     pub fn resource_group_not_found(rg: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ResourceGroupNotFound",
+            format!("Resource group '{rg}' could not be found."),
+        )
     }
 
     /// 403 in the shape of the real body in `fixtures/arm/supportarticles.AuthorizationFailed.error.json`.

@@ -95,21 +95,32 @@ impl FaultSpec {
             })?;
             let key = key.trim();
             let value = value.trim();
-            let err = |problem: String| FaultSpecError { key: key.to_string(), problem };
+            let err = |problem: String| FaultSpecError {
+                key: key.to_string(),
+                problem,
+            };
             if !seen.insert(key.to_ascii_lowercase()) {
                 return Err(err("given twice".into()));
             }
             match key.to_ascii_lowercase().as_str() {
-                "seed" => out.seed = value.parse().map_err(|_| err(format!("`{value}` is not a non-negative integer")))?,
+                "seed" => {
+                    out.seed = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not a non-negative integer")))?
+                }
                 "throttle-every" => {
-                    let n: u64 = value.parse().map_err(|_| err(format!("`{value}` is not an integer >= 1")))?;
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not an integer >= 1")))?;
                     if n == 0 {
                         return Err(err("must be at least 1".into()));
                     }
                     out.throttle_every = Some(n);
                 }
                 "retry-after" => {
-                    out.retry_after_secs = value.parse().map_err(|_| err(format!("`{value}` is not a whole number of seconds")))?
+                    out.retry_after_secs = value
+                        .parse()
+                        .map_err(|_| err(format!("`{value}` is not a whole number of seconds")))?
                 }
                 "bucket" => {
                     out.bucket = match value.to_ascii_lowercase().as_str() {
@@ -198,7 +209,9 @@ impl FaultSpec {
         Decision {
             latency,
             drop: draw(SALT_DROP) < self.drop,
-            throttle: self.throttle_every.is_some_and(|every| n.is_multiple_of(every)),
+            throttle: self
+                .throttle_every
+                .is_some_and(|every| n.is_multiple_of(every)),
             error,
             lro_fail: draw(SALT_LRO) < self.lro_fail,
         }
@@ -219,7 +232,12 @@ impl fmt::Display for FaultSpec {
         if self.bucket {
             parts.push("bucket=arm".into());
         }
-        for (key, p) in [("error500", self.error500), ("error503", self.error503), ("lro-fail", self.lro_fail), ("drop", self.drop)] {
+        for (key, p) in [
+            ("error500", self.error500),
+            ("error503", self.error503),
+            ("lro-fail", self.lro_fail),
+            ("drop", self.drop),
+        ] {
             if p > 0.0 {
                 parts.push(format!("{key}={p}"));
             }
@@ -228,11 +246,18 @@ impl fmt::Display for FaultSpec {
             if lo == hi {
                 parts.push(format!("latency={}ms", lo.as_millis()));
             } else {
-                parts.push(format!("latency={}ms..{}ms", lo.as_millis(), hi.as_millis()));
+                parts.push(format!(
+                    "latency={}ms..{}ms",
+                    lo.as_millis(),
+                    hi.as_millis()
+                ));
             }
         }
         if let Some(ops) = &self.ops {
-            parts.push(format!("ops={}", ops.iter().cloned().collect::<Vec<_>>().join("|")));
+            parts.push(format!(
+                "ops={}",
+                ops.iter().cloned().collect::<Vec<_>>().join("|")
+            ));
         }
         f.write_str(&parts.join(","))
     }
@@ -250,7 +275,9 @@ pub struct Decision {
 }
 
 fn probability(value: &str) -> Result<f64, String> {
-    let p: f64 = value.parse().map_err(|_| format!("`{value}` is not a number"))?;
+    let p: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
     if !(0.0..=1.0).contains(&p) {
         return Err(format!("`{value}` is not a probability between 0 and 1"));
     }
@@ -268,7 +295,10 @@ fn duration(value: &str) -> Result<Duration, String> {
     } else {
         return Err(format!("`{value}` needs a unit: ms or s (e.g. 20ms)"));
     };
-    let n: f64 = number.trim().parse().map_err(|_| format!("`{value}` is not a duration like 20ms or 1s"))?;
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration like 20ms or 1s"))?;
     if !(0.0..=60.0 / scale).contains(&n) {
         return Err(format!("`{value}` must be between 0 and 60s"));
     }
@@ -356,7 +386,10 @@ impl Buckets {
         let bucket = self
             .buckets
             .entry((subscription.to_ascii_lowercase(), class))
-            .or_insert(Bucket { tokens: size, last: now });
+            .or_insert(Bucket {
+                tokens: size,
+                last: now,
+            });
         let elapsed = now.saturating_duration_since(bucket.last).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * refill).min(size);
         bucket.last = now;
@@ -388,14 +421,20 @@ mod tests {
         assert_eq!(spec.throttle_every, Some(5));
         assert_eq!(spec.retry_after_secs, 2);
         assert!(spec.bucket);
-        assert_eq!(spec.latency, Some((Duration::from_millis(20), Duration::from_millis(20))));
+        assert_eq!(
+            spec.latency,
+            Some((Duration::from_millis(20), Duration::from_millis(20)))
+        );
         assert_eq!(spec.ops.as_ref().map(BTreeSet::len), Some(2));
         assert_eq!(FaultSpec::parse(&spec.to_string()).unwrap(), spec);
         assert!(FaultSpec::parse("").unwrap().is_none());
         assert!(FaultSpec::parse("none").unwrap().is_none());
         assert_eq!(FaultSpec::parse("none").unwrap().to_string(), "none");
         let range = FaultSpec::parse("latency=10ms..1s").unwrap();
-        assert_eq!(range.latency, Some((Duration::from_millis(10), Duration::from_secs(1))));
+        assert_eq!(
+            range.latency,
+            Some((Duration::from_millis(10), Duration::from_secs(1)))
+        );
     }
 
     #[test]
@@ -429,8 +468,14 @@ mod tests {
         assert_eq!(seq_a, again);
         assert_ne!(seq_a, seq_b);
         let errors = seq_a.iter().filter(|d| d.error == Some(500)).count();
-        assert!((30..=90).contains(&errors), "about 30% of 200 expected, got {errors}");
-        assert!(seq_a.iter().all(|d| d.latency.is_some_and(|l| l >= Duration::from_millis(1) && l <= Duration::from_millis(9))));
+        assert!(
+            (30..=90).contains(&errors),
+            "about 30% of 200 expected, got {errors}"
+        );
+        assert!(seq_a.iter().all(|d| {
+            d.latency
+                .is_some_and(|l| l >= Duration::from_millis(1) && l <= Duration::from_millis(9))
+        }));
     }
 
     #[test]
@@ -445,13 +490,25 @@ mod tests {
         let mut buckets = Buckets::default();
         let t0 = Instant::now();
         for i in 0..250u64 {
-            assert_eq!(buckets.take("S", QuotaClass::Reads, t0), Take::Allowed(249 - i));
+            assert_eq!(
+                buckets.take("S", QuotaClass::Reads, t0),
+                Take::Allowed(249 - i)
+            );
         }
         assert_eq!(buckets.take("s", QuotaClass::Reads, t0), Take::Throttled(1));
         // writes have their own bucket; another subscription too
-        assert_eq!(buckets.take("s", QuotaClass::Writes, t0), Take::Allowed(199));
-        assert_eq!(buckets.take("other", QuotaClass::Reads, t0), Take::Allowed(249));
+        assert_eq!(
+            buckets.take("s", QuotaClass::Writes, t0),
+            Take::Allowed(199)
+        );
+        assert_eq!(
+            buckets.take("other", QuotaClass::Reads, t0),
+            Take::Allowed(249)
+        );
         // 25 tokens per second
-        assert_eq!(buckets.take("s", QuotaClass::Reads, t0 + Duration::from_secs(1)), Take::Allowed(24));
+        assert_eq!(
+            buckets.take("s", QuotaClass::Reads, t0 + Duration::from_secs(1)),
+            Take::Allowed(24)
+        );
     }
 }

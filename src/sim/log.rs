@@ -49,7 +49,10 @@ impl RequestStats {
         self.by_method.get(method).copied().unwrap_or(0)
     }
     pub fn count_status(&self, status: u16) -> u64 {
-        self.by_status.get(&status.to_string()).copied().unwrap_or(0)
+        self.by_status
+            .get(&status.to_string())
+            .copied()
+            .unwrap_or(0)
     }
     pub fn count_fault(&self, fault: &str) -> u64 {
         self.faults.get(fault).copied().unwrap_or(0)
@@ -76,9 +79,14 @@ impl RequestLog {
 
     pub(crate) fn record(&mut self, record: RequestRecord) {
         self.total += 1;
-        *self.by_operation.entry(record.operation.clone().unwrap_or_else(|| "unknown".into())).or_default() += 1;
+        *self
+            .by_operation
+            .entry(record.operation.clone().unwrap_or_else(|| "unknown".into()))
+            .or_default() += 1;
         *self.by_method.entry(record.method.clone()).or_default() += 1;
-        let status = record.status.map_or_else(|| "dropped".to_string(), |s| s.to_string());
+        let status = record
+            .status
+            .map_or_else(|| "dropped".to_string(), |s| s.to_string());
         *self.by_status.entry(status).or_default() += 1;
         if let Some(fault) = &record.fault {
             *self.faults.entry(fault.clone()).or_default() += 1;
@@ -112,7 +120,11 @@ mod tests {
     #[test]
     fn counts_by_operation_method_status_and_fault() {
         let mut log = RequestLog::default();
-        for (op, status, fault) in [(Some("get-registry"), Some(200), None), (Some("get-registry"), Some(429), Some("throttle")), (None, None, Some("drop"))] {
+        for (op, status, fault) in [
+            (Some("get-registry"), Some(200), None),
+            (Some("get-registry"), Some(429), Some("throttle")),
+            (None, None, Some("drop")),
+        ] {
             let seq = log.next_seq();
             log.record(RequestRecord {
                 seq,
@@ -132,7 +144,10 @@ mod tests {
         assert_eq!(stats.count_status(429), 1);
         assert_eq!(stats.by_status.get("dropped"), Some(&1));
         assert_eq!(stats.count_fault("throttle"), 1);
-        assert_eq!(stats.log.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert_eq!(
+            stats.log.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
         log.reset();
         assert_eq!(log.snapshot(), RequestStats::default());
     }

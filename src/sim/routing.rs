@@ -4,14 +4,19 @@
 
 use std::collections::HashMap;
 
-use crate::arm::operations::{ACR_API_VERSION, NETWORK_API_VERSION, OPERATIONS, SUBSCRIPTIONS_API_VERSION};
+use crate::arm::operations::{
+    ACR_API_VERSION, NETWORK_API_VERSION, OPERATIONS, SUBSCRIPTIONS_API_VERSION,
+};
 
 /// `{R}` in the operation table's path templates.
-const REGISTRY_PREFIX: &str =
-    "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}";
+const REGISTRY_PREFIX: &str = "/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.ContainerRegistry/registries/{name}";
 
 /// Operations the sandbox serves beyond the client's table (name, method, path template).
-const EXTRA: &[(&str, &str, &str)] = &[("get-private-link-resource", "GET", "{R}/privateLinkResources/{group}")];
+const EXTRA: &[(&str, &str, &str)] = &[(
+    "get-private-link-resource",
+    "GET",
+    "{R}/privateLinkResources/{group}",
+)];
 
 /// api-versions accepted per provider: the client's own plus the other stable one in use
 /// (2025-04-01 is the default of older Python SDKs).
@@ -50,7 +55,10 @@ pub enum RouteMatch {
 }
 
 fn table() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    OPERATIONS.iter().map(|o| (o.name, o.method, o.path)).chain(EXTRA.iter().copied())
+    OPERATIONS
+        .iter()
+        .map(|o| (o.name, o.method, o.path))
+        .chain(EXTRA.iter().copied())
 }
 
 /// Every operation name the sandbox counts requests under.
@@ -68,13 +76,22 @@ pub fn resolve(method: &str, path: &str) -> RouteMatch {
     let mut path_matched = false;
     for (name, op_method, template) in table() {
         let expanded = template.replace("{R}", REGISTRY_PREFIX);
-        let Some(params) = match_template(&expanded, &segments) else { continue };
+        let Some(params) = match_template(&expanded, &segments) else {
+            continue;
+        };
         if op_method.eq_ignore_ascii_case(method) {
-            return RouteMatch::Found(Route { operation: name, params });
+            return RouteMatch::Found(Route {
+                operation: name,
+                params,
+            });
         }
         path_matched = true;
     }
-    if path_matched { RouteMatch::MethodNotAllowed } else { RouteMatch::NotFound }
+    if path_matched {
+        RouteMatch::MethodNotAllowed
+    } else {
+        RouteMatch::NotFound
+    }
 }
 
 fn match_template(template: &str, segments: &[&str]) -> Option<HashMap<&'static str, String>> {
@@ -98,7 +115,9 @@ fn match_template(template: &str, segments: &[&str]) -> Option<HashMap<&'static 
 
 /// Template placeholders mapped to static keys (the table's templates only use these).
 fn param_key(key: &str) -> Option<&'static str> {
-    ["s", "rg", "name", "c", "id", "pe", "group"].into_iter().find(|k| *k == key)
+    ["s", "rg", "name", "c", "id", "pe", "group"]
+        .into_iter()
+        .find(|k| *k == key)
 }
 
 #[cfg(test)]
@@ -127,16 +146,32 @@ mod tests {
 
     #[test]
     fn paths_match_case_insensitively_and_capture_parameters() {
-        let r = op("GET", &format!("{}/PRIVATEENDPOINTCONNECTIONS/pe1.conn", R.to_lowercase()));
+        let r = op(
+            "GET",
+            &format!("{}/PRIVATEENDPOINTCONNECTIONS/pe1.conn", R.to_lowercase()),
+        );
         assert_eq!(r.operation, "get-connection");
         assert_eq!(r.param("s"), "s1");
         assert_eq!(r.param("c"), "pe1.conn");
-        assert_eq!(op("put", &format!("{R}/privateEndpointConnections/x/")).operation, "put-connection");
-        assert_eq!(op("GET", &format!("{R}/privateLinkResources/registry")).operation, "get-private-link-resource");
-        assert_eq!(op("GET", "/subscriptions").operation, "list-subscriptions");
-        assert_eq!(op("GET", "/subscriptions").api_versions(), SUBSCRIPTIONS_API_VERSIONS);
         assert_eq!(
-            op("GET", "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe").api_versions(),
+            op("put", &format!("{R}/privateEndpointConnections/x/")).operation,
+            "put-connection"
+        );
+        assert_eq!(
+            op("GET", &format!("{R}/privateLinkResources/registry")).operation,
+            "get-private-link-resource"
+        );
+        assert_eq!(op("GET", "/subscriptions").operation, "list-subscriptions");
+        assert_eq!(
+            op("GET", "/subscriptions").api_versions(),
+            SUBSCRIPTIONS_API_VERSIONS
+        );
+        assert_eq!(
+            op(
+                "GET",
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/privateEndpoints/pe"
+            )
+            .api_versions(),
             NETWORK_API_VERSIONS
         );
     }
@@ -144,7 +179,10 @@ mod tests {
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
         assert_eq!(resolve("POST", R), RouteMatch::MethodNotAllowed);
-        assert_eq!(resolve("GET", &format!("{R}/webhooks")), RouteMatch::NotFound);
+        assert_eq!(
+            resolve("GET", &format!("{R}/webhooks")),
+            RouteMatch::NotFound
+        );
         assert_eq!(resolve("GET", "/"), RouteMatch::NotFound);
     }
 }

@@ -122,11 +122,17 @@ impl Sandbox {
                 initial: world.clone(),
                 world: Mutex::new(world),
                 log: Mutex::new(RequestLog::default()),
-                faults: Mutex::new(FaultState { spec: options.faults.clone(), n: 0, buckets: Buckets::default() }),
+                faults: Mutex::new(FaultState {
+                    spec: options.faults.clone(),
+                    n: 0,
+                    buckets: Buckets::default(),
+                }),
                 settings: Settings {
                     token: options.token.clone(),
                     page_size: options.page_size.max(1),
-                    lro: LroSettings { polls: options.lro_polls },
+                    lro: LroSettings {
+                        polls: options.lro_polls,
+                    },
                     retry_after_secs: options.retry_after_secs,
                 },
                 base_url: OnceLock::new(),
@@ -139,13 +145,20 @@ impl Sandbox {
         let sandbox = Sandbox::new(estate, &options)?;
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, options.port)))
             .await
-            .map_err(|source| SimError::Bind { port: options.port, source })?;
-        let addr = listener.local_addr().map_err(|source| SimError::Bind { port: options.port, source })?;
+            .map_err(|source| SimError::Bind {
+                port: options.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SimError::Bind {
+            port: options.port,
+            source,
+        })?;
         let (tls, ca_cert_path, temp_dir) = if options.tls {
             let (dir, temp) = match &options.cert_dir {
                 Some(d) => (d.clone(), None),
                 None => {
-                    let d = std::env::temp_dir().join(format!("linkguard-sim-{}", uuid::Uuid::new_v4()));
+                    let d = std::env::temp_dir()
+                        .join(format!("linkguard-sim-{}", uuid::Uuid::new_v4()));
                     (d.clone(), Some(d))
                 }
             };
@@ -160,12 +173,21 @@ impl Sandbox {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, tls, sandbox.router(), stopped));
         tracing::info!(%endpoint, "sandbox listening");
-        Ok(RunningSandbox { sandbox, endpoint, ca_cert_path, temp_dir, stop, task: Some(task) })
+        Ok(RunningSandbox {
+            sandbox,
+            endpoint,
+            ca_cert_path,
+            temp_dir,
+            stop,
+            task: Some(task),
+        })
     }
 
     /// The axum router: ARM operations plus the `/_sim` test hooks.
     pub fn router(&self) -> Router {
-        admin::routes(self.clone()).fallback(handlers::arm).with_state(self.clone())
+        admin::routes(self.clone())
+            .fallback(handlers::arm)
+            .with_state(self.clone())
     }
 
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
@@ -182,7 +204,10 @@ impl Sandbox {
     }
     /// Base URL for `nextLink` and operation URLs.
     pub(crate) fn base_url(&self) -> &str {
-        self.inner.base_url.get().map_or("http://127.0.0.1", String::as_str)
+        self.inner
+            .base_url
+            .get()
+            .map_or("http://127.0.0.1", String::as_str)
     }
 
     /// Counters and the latest requests (ARM requests only; `/_sim` routes are not counted).
@@ -213,13 +238,23 @@ impl Sandbox {
     }
 
     /// Adds a connection to a registry, as creating a private endpoint against it would.
-    pub fn add_connection(&self, registry_id: &str, connection: NewConnection) -> Result<Value, SimError> {
+    pub fn add_connection(
+        &self,
+        registry_id: &str,
+        connection: NewConnection,
+    ) -> Result<Value, SimError> {
         self.world().add_connection(registry_id, connection)
     }
 
     /// Changes a connection's state "by someone else" (no checks), e.g. to `Disconnected`.
-    pub fn set_connection_status(&self, connection_id: &str, status: &str, description: Option<&str>) -> Result<Value, SimError> {
-        self.world().set_connection_status(connection_id, status, description)
+    pub fn set_connection_status(
+        &self,
+        connection_id: &str,
+        status: &str,
+        description: Option<&str>,
+    ) -> Result<Value, SimError> {
+        self.world()
+            .set_connection_status(connection_id, status, description)
     }
 
     /// Adds a private endpoint body (`GET Microsoft.Network/privateEndpoints/{name}` shape).
@@ -306,7 +341,12 @@ impl Drop for RunningSandbox {
 #[derive(Clone)]
 pub(crate) struct ConnKill(pub Arc<Notify>);
 
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -335,12 +375,20 @@ async fn serve_connection(tcp: TcpStream, tls: Option<TlsAcceptor>, app: Router)
     let service = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnKill(service_kill.clone()));
         let mut app = app.clone();
-        async move { Ok::<_, Infallible>(app.call(req.map(axum::body::Body::new)).await.unwrap_or_else(|e| match e {})) }
+        async move {
+            Ok::<_, Infallible>(
+                app.call(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|e| match e {}),
+            )
+        }
     });
     let http = hyper::server::conn::http1::Builder::new();
     match tls {
         Some(acceptor) => {
-            let Ok(stream) = acceptor.accept(tcp).await else { return };
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
             let conn = http.serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = conn => {}

@@ -13,7 +13,8 @@ use crate::model::shape::{connection_to_arm, endpoint_to_arm, registry_to_arm};
 use crate::model::{ConnectionStatus, Estate, ResourceId};
 
 pub const REGISTRY_TYPE: &str = "Microsoft.ContainerRegistry/registries";
-pub const CONNECTION_TYPE: &str = "Microsoft.ContainerRegistry/registries/privateEndpointConnections";
+pub const CONNECTION_TYPE: &str =
+    "Microsoft.ContainerRegistry/registries/privateEndpointConnections";
 pub const ENDPOINT_TYPE: &str = "Microsoft.Network/privateEndpoints";
 const LINK_RESOURCE_TYPE: &str = "Microsoft.ContainerRegistry/registries/privateLinkResources";
 
@@ -166,12 +167,20 @@ impl World {
             let mut body = registry_to_arm(raw);
             let id = parse_id(&body, &at)?;
             if !id.is_type(REGISTRY_TYPE) {
-                return Err(format!("{at}.id: `{id}` is not a registry id (…/providers/{REGISTRY_TYPE}/{{name}})"));
+                return Err(format!(
+                    "{at}.id: `{id}` is not a registry id (…/providers/{REGISTRY_TYPE}/{{name}})"
+                ));
             }
             if let Some(j) = world.registries.iter().position(|r| r.id == id) {
-                return Err(format!("{at}.id: `{id}` is listed twice (also registries[{j}])"));
+                return Err(format!(
+                    "{at}.id: `{id}` is listed twice (also registries[{j}])"
+                ));
             }
-            let conns = match body.get_mut("properties").and_then(|p| p.as_object_mut()).and_then(|p| p.remove("privateEndpointConnections")) {
+            let conns = match body
+                .get_mut("properties")
+                .and_then(|p| p.as_object_mut())
+                .and_then(|p| p.remove("privateEndpointConnections"))
+            {
                 Some(Value::Array(list)) => list,
                 _ => Vec::new(),
             };
@@ -182,16 +191,25 @@ impl World {
                 let mut conn = connection_to_arm(raw_conn);
                 let conn_id = parse_id(&conn, &at)?;
                 if !conn_id.is_type(CONNECTION_TYPE) || conn_id.parent().as_ref() != Some(&id) {
-                    return Err(format!("{at}.id: `{conn_id}` is not a private endpoint connection of `{id}`"));
+                    return Err(format!(
+                        "{at}.id: `{conn_id}` is not a private endpoint connection of `{id}`"
+                    ));
                 }
                 if connections.iter().any(|c| same_name(c, conn_id.name())) {
-                    return Err(format!("{at}.id: connection `{}` is listed twice", conn_id.name()));
+                    return Err(format!(
+                        "{at}.id: connection `{}` is listed twice",
+                        conn_id.name()
+                    ));
                 }
                 normalize(&mut conn, &conn_id, CONNECTION_TYPE, &created);
                 connections.push(conn);
             }
             world.note_scope(&id);
-            world.registries.push(RegistryEntry { id, body, connections });
+            world.registries.push(RegistryEntry {
+                id,
+                body,
+                connections,
+            });
         }
         for (i, raw) in endpoints.into_iter().enumerate() {
             world.insert_endpoint(raw, &format!("privateEndpoints[{i}]"), &created)?;
@@ -203,7 +221,9 @@ impl World {
         let mut pe = endpoint_to_arm(raw);
         let id = parse_id(&pe, at)?;
         if !id.is_type(ENDPOINT_TYPE) || id.resource_group().is_none() {
-            return Err(format!("{at}.id: `{id}` is not a private endpoint id (…/resourceGroups/{{rg}}/providers/{ENDPOINT_TYPE}/{{name}})"));
+            return Err(format!(
+                "{at}.id: `{id}` is not a private endpoint id (…/resourceGroups/{{rg}}/providers/{ENDPOINT_TYPE}/{{name}})"
+            ));
         }
         if self.endpoints.iter().any(|(e, _)| *e == id) {
             return Err(format!("{at}.id: `{id}` is listed twice"));
@@ -244,7 +264,12 @@ impl World {
             .collect()
     }
 
-    fn check_readable(&self, subscription: &str, action: &str, scope: &str) -> Result<(), ArmError> {
+    fn check_readable(
+        &self,
+        subscription: &str,
+        action: &str,
+        scope: &str,
+    ) -> Result<(), ArmError> {
         if self.readable.contains(&subscription.to_ascii_lowercase()) {
             Ok(())
         } else {
@@ -253,19 +278,30 @@ impl World {
     }
 
     fn check_group(&self, subscription: &str, rg: &str) -> Result<(), ArmError> {
-        if self.groups.contains(&(subscription.to_ascii_lowercase(), rg.to_ascii_lowercase())) {
+        if self
+            .groups
+            .contains(&(subscription.to_ascii_lowercase(), rg.to_ascii_lowercase()))
+        {
             Ok(())
         } else {
             Err(ArmError::resource_group_not_found(rg))
         }
     }
 
-    pub(crate) fn list_registries(&self, subscription: &str, rg: Option<&str>) -> Result<Vec<Value>, ArmError> {
+    pub(crate) fn list_registries(
+        &self,
+        subscription: &str,
+        rg: Option<&str>,
+    ) -> Result<Vec<Value>, ArmError> {
         let scope = match rg {
             Some(rg) => format!("/subscriptions/{subscription}/resourceGroups/{rg}"),
             None => format!("/subscriptions/{subscription}"),
         };
-        self.check_readable(subscription, "Microsoft.ContainerRegistry/registries/read", &scope)?;
+        self.check_readable(
+            subscription,
+            "Microsoft.ContainerRegistry/registries/read",
+            &scope,
+        )?;
         if let Some(rg) = rg {
             self.check_group(subscription, rg)?;
         }
@@ -273,13 +309,19 @@ impl World {
             .registries
             .iter()
             .filter(|r| r.id.subscription().eq_ignore_ascii_case(subscription))
-            .filter(|r| rg.is_none_or(|rg| r.id.resource_group().is_some_and(|g| g.eq_ignore_ascii_case(rg))))
+            .filter(|r| {
+                rg.is_none_or(|rg| {
+                    r.id.resource_group()
+                        .is_some_and(|g| g.eq_ignore_ascii_case(rg))
+                })
+            })
             .map(render_registry)
             .collect())
     }
 
     fn registry_index(&self, s: &str, rg: &str, name: &str) -> Result<usize, ArmError> {
-        let scope = format!("/subscriptions/{s}/resourceGroups/{rg}/providers/{REGISTRY_TYPE}/{name}");
+        let scope =
+            format!("/subscriptions/{s}/resourceGroups/{rg}/providers/{REGISTRY_TYPE}/{name}");
         self.check_readable(s, "Microsoft.ContainerRegistry/registries/read", &scope)?;
         self.check_group(s, rg)?;
         let wanted = ResourceId::parse(&scope).map_err(|e| ArmError::bad_request(e.to_string()))?;
@@ -290,13 +332,23 @@ impl World {
     }
 
     fn registry_at(&self, idx: usize) -> Result<&RegistryEntry, ArmError> {
-        self.registries.get(idx).ok_or_else(|| ArmError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "registry index out of range"))
+        self.registries.get(idx).ok_or_else(|| {
+            ArmError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "registry index out of range",
+            )
+        })
     }
 
     fn registry_at_mut(&mut self, idx: usize) -> Result<&mut RegistryEntry, ArmError> {
-        self.registries
-            .get_mut(idx)
-            .ok_or_else(|| ArmError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "registry index out of range"))
+        self.registries.get_mut(idx).ok_or_else(|| {
+            ArmError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "registry index out of range",
+            )
+        })
     }
 
     pub(crate) fn get_registry(&self, s: &str, rg: &str, name: &str) -> Result<Value, ArmError> {
@@ -304,7 +356,12 @@ impl World {
         Ok(render_registry(self.registry_at(idx)?))
     }
 
-    pub(crate) fn list_connections(&self, s: &str, rg: &str, name: &str) -> Result<Vec<Value>, ArmError> {
+    pub(crate) fn list_connections(
+        &self,
+        s: &str,
+        rg: &str,
+        name: &str,
+    ) -> Result<Vec<Value>, ArmError> {
         let idx = self.registry_index(s, rg, name)?;
         Ok(self.registry_at(idx)?.connections.clone())
     }
@@ -315,10 +372,24 @@ impl World {
             .connections
             .iter()
             .position(|c| same_name(c, name))
-            .ok_or_else(|| ArmError::not_found(&format!("{REGISTRY_TYPE}/{}/privateEndpointConnections/{name}", entry.id.name()), rg))
+            .ok_or_else(|| {
+                ArmError::not_found(
+                    &format!(
+                        "{REGISTRY_TYPE}/{}/privateEndpointConnections/{name}",
+                        entry.id.name()
+                    ),
+                    rg,
+                )
+            })
     }
 
-    pub(crate) fn get_connection(&self, s: &str, rg: &str, name: &str, conn: &str) -> Result<Value, ArmError> {
+    pub(crate) fn get_connection(
+        &self,
+        s: &str,
+        rg: &str,
+        name: &str,
+        conn: &str,
+    ) -> Result<Value, ArmError> {
         let reg = self.registry_index(s, rg, name)?;
         let idx = self.connection_index(reg, rg, conn)?;
         self.registry_at(reg)?
@@ -329,10 +400,20 @@ impl World {
     }
 
     /// The `registry` group, in the shape of `RegistryListPrivateLinkResources.json`.
-    pub(crate) fn private_link_resources(&self, s: &str, rg: &str, name: &str) -> Result<Vec<Value>, ArmError> {
+    pub(crate) fn private_link_resources(
+        &self,
+        s: &str,
+        rg: &str,
+        name: &str,
+    ) -> Result<Vec<Value>, ArmError> {
         let idx = self.registry_index(s, rg, name)?;
         let entry = self.registry_at(idx)?;
-        let region = entry.body.get("location").and_then(Value::as_str).unwrap_or("westus").to_ascii_lowercase();
+        let region = entry
+            .body
+            .get("location")
+            .and_then(Value::as_str)
+            .unwrap_or("westus")
+            .to_ascii_lowercase();
         Ok(vec![json!({
             "id": entry.id.child("privateLinkResources", "registry").to_string(),
             "name": "registry",
@@ -345,8 +426,14 @@ impl World {
         })])
     }
 
-    pub(crate) fn get_private_endpoint(&self, s: &str, rg: &str, pe: &str) -> Result<Value, ArmError> {
-        let scope = format!("/subscriptions/{s}/resourceGroups/{rg}/providers/{ENDPOINT_TYPE}/{pe}");
+    pub(crate) fn get_private_endpoint(
+        &self,
+        s: &str,
+        rg: &str,
+        pe: &str,
+    ) -> Result<Value, ArmError> {
+        let scope =
+            format!("/subscriptions/{s}/resourceGroups/{rg}/providers/{ENDPOINT_TYPE}/{pe}");
         self.check_readable(s, "Microsoft.Network/privateEndpoints/read", &scope)?;
         self.check_group(s, rg)?;
         let wanted = ResourceId::parse(&scope).map_err(|e| ArmError::bad_request(e.to_string()))?;
@@ -370,15 +457,31 @@ impl World {
     ) -> Result<Value, ArmError> {
         let idx = self.registry_index(s, rg, name)?;
         let entry = self.registry_at_mut(idx)?;
-        let sku = entry.body.pointer("/sku/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let sku = entry
+            .body
+            .pointer("/sku/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let patch = validate_registry_patch(patch, &sku, entry.id.name())?;
         let mut preview = entry.body.clone();
         apply_registry_patch(&mut preview, &patch);
         set_provisioning(&mut preview, "Updating");
         let previous = set_provisioning(&mut entry.body, "Updating");
-        set_at(&mut preview, &["properties", "privateEndpointConnections"], Value::Array(entry.connections.clone()));
+        set_at(
+            &mut preview,
+            &["properties", "privateEndpointConnections"],
+            Value::Array(entry.connections.clone()),
+        );
         let target = entry.id.clone();
-        self.start_lro(op_id, target, LroKind::PatchRegistry(patch), fail, previous, settings);
+        self.start_lro(
+            op_id,
+            target,
+            LroKind::PatchRegistry(patch),
+            fail,
+            previous,
+            settings,
+        );
         Ok(preview)
     }
 
@@ -394,14 +497,28 @@ impl World {
         let reg = self.registry_index(s, rg, name)?;
         let idx = self.connection_index(reg, rg, conn)?;
         let entry = self.registry_at_mut(reg)?;
-        let current = entry.connections.get_mut(idx).ok_or_else(|| ArmError::not_found(conn, rg))?;
+        let current = entry
+            .connections
+            .get_mut(idx)
+            .ok_or_else(|| ArmError::not_found(conn, rg))?;
         let state = validate_connection_put(body, current)?;
         let mut preview = current.clone();
-        set_at(&mut preview, &["properties", "privateLinkServiceConnectionState"], state.clone());
+        set_at(
+            &mut preview,
+            &["properties", "privateLinkServiceConnectionState"],
+            state.clone(),
+        );
         set_provisioning(&mut preview, "Updating");
         let previous = set_provisioning(current, "Updating");
         let target = parse_id(current, "connection").map_err(ArmError::bad_request)?;
-        self.start_lro(op_id, target, LroKind::PutConnection(state), fail, previous, settings);
+        self.start_lro(
+            op_id,
+            target,
+            LroKind::PutConnection(state),
+            fail,
+            previous,
+            settings,
+        );
         Ok(preview)
     }
 
@@ -414,16 +531,36 @@ impl World {
         settings: LroSettings,
     ) -> Result<bool, ArmError> {
         let reg = self.registry_index(s, rg, name)?;
-        let Ok(idx) = self.connection_index(reg, rg, conn) else { return Ok(false) };
+        let Ok(idx) = self.connection_index(reg, rg, conn) else {
+            return Ok(false);
+        };
         let entry = self.registry_at_mut(reg)?;
-        let current = entry.connections.get_mut(idx).ok_or_else(|| ArmError::not_found(conn, rg))?;
+        let current = entry
+            .connections
+            .get_mut(idx)
+            .ok_or_else(|| ArmError::not_found(conn, rg))?;
         let previous = set_provisioning(current, "Deleting");
         let target = parse_id(current, "connection").map_err(ArmError::bad_request)?;
-        self.start_lro(op_id, target, LroKind::DeleteConnection, fail, previous, settings);
+        self.start_lro(
+            op_id,
+            target,
+            LroKind::DeleteConnection,
+            fail,
+            previous,
+            settings,
+        );
         Ok(true)
     }
 
-    fn start_lro(&mut self, op_id: &str, target: ResourceId, kind: LroKind, fail: bool, previous: Value, settings: LroSettings) {
+    fn start_lro(
+        &mut self,
+        op_id: &str,
+        target: ResourceId,
+        kind: LroKind,
+        fail: bool,
+        previous: Value,
+        settings: LroSettings,
+    ) {
         let lro = Lro {
             id: op_id.to_string(),
             target,
@@ -442,7 +579,12 @@ impl World {
     /// One poll of an operation's status resource: `InProgress` for the configured number of polls,
     /// then the operation finishes (applies its change, or fails and changes nothing).
     /// `target` is the resource the status URL lies under.
-    pub(crate) fn poll(&mut self, op_id: &str, target: &ResourceId, status_path: &str) -> Result<LroView, ArmError> {
+    pub(crate) fn poll(
+        &mut self,
+        op_id: &str,
+        target: &ResourceId,
+        status_path: &str,
+    ) -> Result<LroView, ArmError> {
         let rg = target.resource_group().unwrap_or("").to_string();
         let missing = || ArmError::not_found(&format!("operationStatuses/{op_id}"), &rg);
         let key = op_id.to_ascii_lowercase();
@@ -456,7 +598,9 @@ impl World {
             } else {
                 let lro = lro.clone();
                 let outcome = if lro.fail {
-                    Err(json!({"code": "InternalServerError", "message": format!("The operation '{}' failed (fault lro-fail injected by the sandbox); the resource was not changed.", lro.id)}))
+                    Err(
+                        json!({"code": "InternalServerError", "message": format!("The operation '{}' failed (fault lro-fail injected by the sandbox); the resource was not changed.", lro.id)}),
+                    )
                 } else {
                     self.apply(&lro)
                 };
@@ -482,28 +626,48 @@ impl World {
         if let Some(error) = &lro.error {
             set_at(&mut body, &["error"], error.clone());
         }
-        Ok(LroView { state: lro.state.clone(), location_style: matches!(lro.kind, LroKind::DeleteConnection), body })
+        Ok(LroView {
+            state: lro.state.clone(),
+            location_style: matches!(lro.kind, LroKind::DeleteConnection),
+            body,
+        })
     }
 
     fn apply(&mut self, lro: &Lro) -> Result<(), Value> {
         let gone = |what: &ResourceId| json!({"code": "ResourceNotFound", "message": format!("The resource '{what}' no longer exists.")});
         match &lro.kind {
             LroKind::PatchRegistry(patch) => {
-                let entry = self.registries.iter_mut().find(|r| r.id == lro.target).ok_or_else(|| gone(&lro.target))?;
+                let entry = self
+                    .registries
+                    .iter_mut()
+                    .find(|r| r.id == lro.target)
+                    .ok_or_else(|| gone(&lro.target))?;
                 apply_registry_patch(&mut entry.body, patch);
                 set_provisioning(&mut entry.body, "Succeeded");
                 touch(&mut entry.body);
             }
             LroKind::PutConnection(state) => {
-                let conn = self.connection_mut(&lro.target).ok_or_else(|| gone(&lro.target))?;
-                set_at(conn, &["properties", "privateLinkServiceConnectionState"], state.clone());
+                let conn = self
+                    .connection_mut(&lro.target)
+                    .ok_or_else(|| gone(&lro.target))?;
+                set_at(
+                    conn,
+                    &["properties", "privateLinkServiceConnectionState"],
+                    state.clone(),
+                );
                 set_provisioning(conn, "Succeeded");
                 touch(conn);
             }
             LroKind::DeleteConnection => {
                 let parent = lro.target.parent().ok_or_else(|| gone(&lro.target))?;
-                let entry = self.registries.iter_mut().find(|r| r.id == parent).ok_or_else(|| gone(&lro.target))?;
-                entry.connections.retain(|c| !same_name(c, lro.target.name()));
+                let entry = self
+                    .registries
+                    .iter_mut()
+                    .find(|r| r.id == parent)
+                    .ok_or_else(|| gone(&lro.target))?;
+                entry
+                    .connections
+                    .retain(|c| !same_name(c, lro.target.name()));
             }
         }
         Ok(())
@@ -512,10 +676,19 @@ impl World {
     fn restore_provisioning(&mut self, lro: &Lro) {
         let previous = lro.previous_provisioning.clone();
         let body = match lro.kind {
-            LroKind::PatchRegistry(_) => self.registries.iter_mut().find(|r| r.id == lro.target).map(|r| &mut r.body),
-            LroKind::PutConnection(_) | LroKind::DeleteConnection => self.connection_mut(&lro.target),
+            LroKind::PatchRegistry(_) => self
+                .registries
+                .iter_mut()
+                .find(|r| r.id == lro.target)
+                .map(|r| &mut r.body),
+            LroKind::PutConnection(_) | LroKind::DeleteConnection => {
+                self.connection_mut(&lro.target)
+            }
         };
-        if let Some(props) = body.and_then(|b| b.get_mut("properties")).and_then(Value::as_object_mut) {
+        if let Some(props) = body
+            .and_then(|b| b.get_mut("properties"))
+            .and_then(Value::as_object_mut)
+        {
             if previous.is_null() {
                 props.remove("provisioningState");
             } else {
@@ -527,21 +700,31 @@ impl World {
     fn connection_mut(&mut self, id: &ResourceId) -> Option<&mut Value> {
         let parent = id.parent()?;
         let entry = self.registries.iter_mut().find(|r| r.id == parent)?;
-        entry.connections.iter_mut().find(|c| same_name(c, id.name()))
+        entry
+            .connections
+            .iter_mut()
+            .find(|c| same_name(c, id.name()))
     }
 
     // ---- test hooks ---------------------------------------------------------------------------
 
     pub(crate) fn registry_json(&self, id: &str) -> Option<Value> {
         let id = ResourceId::parse(id).ok()?;
-        self.registries.iter().find(|r| r.id == id).map(render_registry)
+        self.registries
+            .iter()
+            .find(|r| r.id == id)
+            .map(render_registry)
     }
 
     pub(crate) fn connection_json(&self, id: &str) -> Option<Value> {
         let id = ResourceId::parse(id).ok()?;
         let parent = id.parent()?;
         let entry = self.registries.iter().find(|r| r.id == parent)?;
-        entry.connections.iter().find(|c| same_name(c, id.name())).cloned()
+        entry
+            .connections
+            .iter()
+            .find(|c| same_name(c, id.name()))
+            .cloned()
     }
 
     pub(crate) fn estate_json(&self) -> Value {
@@ -551,11 +734,19 @@ impl World {
         })
     }
 
-    pub(crate) fn add_connection(&mut self, registry: &str, new: NewConnection) -> Result<Value, SimError> {
-        let reg_id = ResourceId::parse(registry).map_err(|e| SimError::Invalid(format!("registry: {e}")))?;
-        let pe = ResourceId::parse(&new.private_endpoint).map_err(|e| SimError::Invalid(format!("privateEndpoint: {e}")))?;
+    pub(crate) fn add_connection(
+        &mut self,
+        registry: &str,
+        new: NewConnection,
+    ) -> Result<Value, SimError> {
+        let reg_id =
+            ResourceId::parse(registry).map_err(|e| SimError::Invalid(format!("registry: {e}")))?;
+        let pe = ResourceId::parse(&new.private_endpoint)
+            .map_err(|e| SimError::Invalid(format!("privateEndpoint: {e}")))?;
         if !pe.is_type(ENDPOINT_TYPE) {
-            return Err(SimError::Invalid(format!("privateEndpoint: `{pe}` is not a {ENDPOINT_TYPE} id")));
+            return Err(SimError::Invalid(format!(
+                "privateEndpoint: `{pe}` is not a {ENDPOINT_TYPE} id"
+            )));
         }
         let status = parse_status(new.status.as_deref().unwrap_or("Pending"))?;
         let entry = self
@@ -563,9 +754,13 @@ impl World {
             .iter_mut()
             .find(|r| r.id == reg_id)
             .ok_or_else(|| SimError::NotFound(format!("registry `{reg_id}`")))?;
-        let name = new.name.unwrap_or_else(|| format!("{}.{}", pe.name(), uuid::Uuid::new_v4()));
+        let name = new
+            .name
+            .unwrap_or_else(|| format!("{}.{}", pe.name(), uuid::Uuid::new_v4()));
         if entry.connections.iter().any(|c| same_name(c, &name)) {
-            return Err(SimError::Conflict(format!("connection `{name}` on `{reg_id}`")));
+            return Err(SimError::Conflict(format!(
+                "connection `{name}` on `{reg_id}`"
+            )));
         }
         let id = entry.id.child("privateEndpointConnections", &name);
         let now = now_rfc3339();
@@ -590,10 +785,18 @@ impl World {
 
     /// Changes a connection's state with no checks at all, as the endpoint's owner or the network
     /// would (e.g. `Disconnected` when the endpoint is deleted).
-    pub(crate) fn set_connection_status(&mut self, connection: &str, status: &str, description: Option<&str>) -> Result<Value, SimError> {
-        let id = ResourceId::parse(connection).map_err(|e| SimError::Invalid(format!("connection: {e}")))?;
+    pub(crate) fn set_connection_status(
+        &mut self,
+        connection: &str,
+        status: &str,
+        description: Option<&str>,
+    ) -> Result<Value, SimError> {
+        let id = ResourceId::parse(connection)
+            .map_err(|e| SimError::Invalid(format!("connection: {e}")))?;
         let status = parse_status(status)?;
-        let conn = self.connection_mut(&id).ok_or_else(|| SimError::NotFound(format!("connection `{id}`")))?;
+        let conn = self
+            .connection_mut(&id)
+            .ok_or_else(|| SimError::NotFound(format!("connection `{id}`")))?;
         let description = match description {
             Some(d) => d.to_string(),
             None => conn
@@ -602,8 +805,13 @@ impl World {
                 .unwrap_or("")
                 .to_string(),
         };
-        let state = json!({"status": status, "description": description, "actionsRequired": "None"});
-        set_at(conn, &["properties", "privateLinkServiceConnectionState"], state);
+        let state =
+            json!({"status": status, "description": description, "actionsRequired": "None"});
+        set_at(
+            conn,
+            &["properties", "privateLinkServiceConnectionState"],
+            state,
+        );
         touch(conn);
         Ok(conn.clone())
     }
@@ -613,8 +821,13 @@ impl World {
         let probe = json!({"registries": [], "privateEndpoints": [body.clone()]});
         Estate::from_value(probe).map_err(SimError::Invalid)?;
         let at = format!("privateEndpoints[{}]", self.endpoints.len());
-        self.insert_endpoint(body, &at, &now_rfc3339()).map_err(SimError::Invalid)?;
-        Ok(self.endpoints.last().map(|(_, b)| b.clone()).unwrap_or(Value::Null))
+        self.insert_endpoint(body, &at, &now_rfc3339())
+            .map_err(SimError::Invalid)?;
+        Ok(self
+            .endpoints
+            .last()
+            .map(|(_, b)| b.clone())
+            .unwrap_or(Value::Null))
     }
 }
 
@@ -630,7 +843,9 @@ pub(crate) fn set_at(target: &mut Value, path: &[&str], value: Value) {
         if !node.is_object() {
             *node = json!({});
         }
-        let Some(obj) = node.as_object_mut() else { return };
+        let Some(obj) = node.as_object_mut() else {
+            return;
+        };
         node = obj.entry(key.to_string()).or_insert_with(|| json!({}));
     }
     if !node.is_object() {
@@ -651,18 +866,26 @@ fn parse_status(status: &str) -> Result<String, SimError> {
 }
 
 fn parse_id(body: &Value, at: &str) -> Result<ResourceId, String> {
-    let raw = body.get("id").and_then(Value::as_str).ok_or_else(|| format!("{at}: missing field `id`"))?;
+    let raw = body
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}: missing field `id`"))?;
     ResourceId::parse(raw).map_err(|e| format!("{at}.id: {e}"))
 }
 
 fn same_name(conn: &Value, name: &str) -> bool {
-    conn.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))
+    conn.get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case(name))
 }
 
 fn render_registry(entry: &RegistryEntry) -> Value {
     let mut body = entry.body.clone();
     if let Some(props) = body.get_mut("properties").and_then(Value::as_object_mut) {
-        props.insert("privateEndpointConnections".into(), Value::Array(entry.connections.clone()));
+        props.insert(
+            "privateEndpointConnections".into(),
+            Value::Array(entry.connections.clone()),
+        );
     }
     body
 }
@@ -677,7 +900,9 @@ fn system_data(by: &str, at: &str) -> Value {
 /// Fills what ARM always returns (name, type, systemData, provisioningState) and drops the az CLI's
 /// `resourceGroup`, which ARM does not send.
 fn normalize(body: &mut Value, id: &ResourceId, ty: &str, created: &str) {
-    let Some(obj) = body.as_object_mut() else { return };
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
     obj.remove("resourceGroup");
     obj.entry("name").or_insert_with(|| json!(id.name()));
     obj.entry("type").or_insert_with(|| json!(ty));
@@ -685,9 +910,14 @@ fn normalize(body: &mut Value, id: &ResourceId, ty: &str, created: &str) {
     if !props.is_object() {
         *props = json!({});
     }
-    let created_at = props.get("creationDate").and_then(Value::as_str).unwrap_or(created).to_string();
+    let created_at = props
+        .get("creationDate")
+        .and_then(Value::as_str)
+        .unwrap_or(created)
+        .to_string();
     if let Some(p) = props.as_object_mut() {
-        p.entry("provisioningState").or_insert_with(|| json!("Succeeded"));
+        p.entry("provisioningState")
+            .or_insert_with(|| json!("Succeeded"));
         p.remove("resourceGroup");
     }
     if !obj.get("systemData").is_some_and(Value::is_object) {
@@ -708,42 +938,67 @@ fn touch(body: &mut Value) {
 /// Sets `properties.provisioningState`; returns the previous value (`Null` when absent).
 fn set_provisioning(body: &mut Value, state: &str) -> Value {
     match body.get_mut("properties").and_then(Value::as_object_mut) {
-        Some(props) => props.insert("provisioningState".into(), json!(state)).unwrap_or(Value::Null),
+        Some(props) => props
+            .insert("provisioningState".into(), json!(state))
+            .unwrap_or(Value::Null),
         None => Value::Null,
     }
 }
 
 /// Read-only registry properties: ARM ignores them in a PATCH.
 const READ_ONLY: &[&str] = &[
-    "loginServer", "creationDate", "provisioningState", "status", "privateEndpointConnections",
+    "loginServer",
+    "creationDate",
+    "provisioningState",
+    "status",
+    "privateEndpointConnections",
     "dataEndpointHostNames",
 ];
 
 fn one_of(value: &Value, at: &str, allowed: &[&str]) -> Result<Value, ArmError> {
-    let s = value.as_str().ok_or_else(|| ArmError::invalid_content(format!("{at}: expected a string, one of {}", allowed.join(", "))))?;
+    let s = value.as_str().ok_or_else(|| {
+        ArmError::invalid_content(format!(
+            "{at}: expected a string, one of {}",
+            allowed.join(", ")
+        ))
+    })?;
     allowed
         .iter()
         .find(|a| a.eq_ignore_ascii_case(s))
         .map(|a| json!(a))
-        .ok_or_else(|| ArmError::invalid_content(format!("{at}: `{s}` is not one of {}", allowed.join(", "))))
+        .ok_or_else(|| {
+            ArmError::invalid_content(format!("{at}: `{s}` is not one of {}", allowed.join(", ")))
+        })
 }
 
 /// Checks a `RegistryUpdateParameters` body and returns it with the sandbox's canonical values
 /// (enum case, `networkRuleSet` complete, read-only properties dropped).
-pub(crate) fn validate_registry_patch(patch: &Value, current_sku: &str, registry: &str) -> Result<Value, ArmError> {
+pub(crate) fn validate_registry_patch(
+    patch: &Value,
+    current_sku: &str,
+    registry: &str,
+) -> Result<Value, ArmError> {
     let obj = patch
         .as_object()
         .ok_or_else(|| ArmError::invalid_content("The request content was invalid and could not be deserialized: expected a JSON object with `properties`."))?;
     let mut out = Map::new();
     if let Some(tags) = obj.get("tags") {
-        let valid = tags.as_object().is_some_and(|t| t.values().all(Value::is_string));
+        let valid = tags
+            .as_object()
+            .is_some_and(|t| t.values().all(Value::is_string));
         if !valid {
-            return Err(ArmError::invalid_content("tags: expected an object of string values"));
+            return Err(ArmError::invalid_content(
+                "tags: expected an object of string values",
+            ));
         }
         out.insert("tags".into(), tags.clone());
     }
     if let Some(sku) = obj.get("sku") {
-        let name = one_of(sku.get("name").unwrap_or(&Value::Null), "sku.name", &["Basic", "Standard", "Premium"])?;
+        let name = one_of(
+            sku.get("name").unwrap_or(&Value::Null),
+            "sku.name",
+            &["Basic", "Standard", "Premium"],
+        )?;
         out.insert("sku".into(), json!({"name": name, "tier": name}));
     }
     if let Some(identity) = obj.get("identity") {
@@ -759,9 +1014,14 @@ pub(crate) fn validate_registry_patch(patch: &Value, current_sku: &str, registry
                     k if READ_ONLY.contains(&k) => continue,
                     "publicNetworkAccess" => one_of(value, &at, &["Enabled", "Disabled"])?,
                     "networkRuleBypassOptions" => one_of(value, &at, &["AzureServices", "None"])?,
-                    "networkRuleBypassAllowedForTasks" | "adminUserEnabled" | "anonymousPullEnabled" | "dataEndpointEnabled" => {
+                    "networkRuleBypassAllowedForTasks"
+                    | "adminUserEnabled"
+                    | "anonymousPullEnabled"
+                    | "dataEndpointEnabled" => {
                         if !value.is_boolean() {
-                            return Err(ArmError::invalid_content(format!("{at}: expected true or false")));
+                            return Err(ArmError::invalid_content(format!(
+                                "{at}: expected true or false"
+                            )));
                         }
                         value.clone()
                     }
@@ -773,10 +1033,19 @@ pub(crate) fn validate_registry_patch(patch: &Value, current_sku: &str, registry
         }
         Some(_) => return Err(ArmError::invalid_content("properties: expected an object")),
     }
-    let sku = out.get("sku").and_then(|s| s.get("name")).and_then(Value::as_str).unwrap_or(current_sku);
-    let restricts = props_out.get("publicNetworkAccess").is_some_and(|v| v == "Disabled")
+    let sku = out
+        .get("sku")
+        .and_then(|s| s.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or(current_sku);
+    let restricts = props_out
+        .get("publicNetworkAccess")
+        .is_some_and(|v| v == "Disabled")
         || props_out.get("networkRuleSet").is_some_and(|n| {
-            n.get("defaultAction").is_some_and(|d| d == "Deny") || n.get("ipRules").and_then(Value::as_array).is_some_and(|r| !r.is_empty())
+            n.get("defaultAction").is_some_and(|d| d == "Deny")
+                || n.get("ipRules")
+                    .and_then(Value::as_array)
+                    .is_some_and(|r| !r.is_empty())
         });
     if restricts && !sku.eq_ignore_ascii_case("Premium") {
         return Err(ArmError::bad_request(format!(
@@ -789,7 +1058,9 @@ pub(crate) fn validate_registry_patch(patch: &Value, current_sku: &str, registry
 
 fn validate_rule_set(value: &Value) -> Result<Value, ArmError> {
     let at = "properties.networkRuleSet";
-    let obj = value.as_object().ok_or_else(|| ArmError::invalid_content(format!("{at}: expected an object")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| ArmError::invalid_content(format!("{at}: expected an object")))?;
     let default_action = match obj.get("defaultAction") {
         None | Some(Value::Null) => {
             return Err(ArmError::invalid_content(format!(
@@ -803,16 +1074,22 @@ fn validate_rule_set(value: &Value) -> Result<Value, ArmError> {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
             if list.len() > MAX_IP_RULES {
-                return Err(ArmError::bad_request(format!("{at}.ipRules: {} rules given; a registry holds at most {MAX_IP_RULES}", list.len())));
+                return Err(ArmError::bad_request(format!(
+                    "{at}.ipRules: {} rules given; a registry holds at most {MAX_IP_RULES}",
+                    list.len()
+                )));
             }
             for (i, rule) in list.iter().enumerate() {
                 let rat = format!("{at}.ipRules[{i}]");
-                let v = rule
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ArmError::invalid_content(format!("{rat}.value: required, an IPv4 address or CIDR range")))?;
+                let v = rule.get("value").and_then(Value::as_str).ok_or_else(|| {
+                    ArmError::invalid_content(format!(
+                        "{rat}.value: required, an IPv4 address or CIDR range"
+                    ))
+                })?;
                 if v.parse::<Ipv4Addr>().is_err() && v.parse::<ipnet::Ipv4Net>().is_err() {
-                    return Err(ArmError::invalid_content(format!("{rat}.value: `{v}` is not an IPv4 address or CIDR range")));
+                    return Err(ArmError::invalid_content(format!(
+                        "{rat}.value: `{v}` is not an IPv4 address or CIDR range"
+                    )));
                 }
                 let action = match rule.get("action") {
                     None | Some(Value::Null) => json!("Allow"),
@@ -821,7 +1098,11 @@ fn validate_rule_set(value: &Value) -> Result<Value, ArmError> {
                 rules.push(json!({"action": action, "value": v}));
             }
         }
-        Some(_) => return Err(ArmError::invalid_content(format!("{at}.ipRules: expected an array"))),
+        Some(_) => {
+            return Err(ArmError::invalid_content(format!(
+                "{at}.ipRules: expected an array"
+            )));
+        }
     }
     Ok(json!({"defaultAction": default_action, "ipRules": rules}))
 }
@@ -829,18 +1110,26 @@ fn validate_rule_set(value: &Value) -> Result<Value, ArmError> {
 /// ARM PATCH: tags, sku and identity replaced; properties merged key by key (objects deeply),
 /// except `networkRuleSet`, which is replaced whole.
 pub(crate) fn apply_registry_patch(body: &mut Value, patch: &Value) {
-    let Some(obj) = body.as_object_mut() else { return };
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
     for key in ["tags", "sku", "identity"] {
         if let Some(v) = patch.get(key) {
             obj.insert(key.into(), v.clone());
         }
     }
-    let Some(props) = patch.get("properties").and_then(Value::as_object) else { return };
+    let Some(props) = patch.get("properties").and_then(Value::as_object) else {
+        return;
+    };
     let target = obj.entry("properties").or_insert_with(|| json!({}));
-    let Some(target) = target.as_object_mut() else { return };
+    let Some(target) = target.as_object_mut() else {
+        return;
+    };
     for (key, value) in props {
         match (target.get_mut(key), value) {
-            (Some(existing @ Value::Object(_)), Value::Object(_)) if key != "networkRuleSet" => merge(existing, value),
+            (Some(existing @ Value::Object(_)), Value::Object(_)) if key != "networkRuleSet" => {
+                merge(existing, value)
+            }
             _ => {
                 target.insert(key.clone(), value.clone());
             }
@@ -877,7 +1166,10 @@ pub(crate) fn validate_connection_put(body: &Value, current: &Value) -> Result<V
         .and_then(Value::as_str)
         .ok_or_else(|| ArmError::invalid_content("properties.privateLinkServiceConnectionState.status: required, `Approved` or `Rejected`"))?;
     let new_status = ConnectionStatus::parse(status);
-    if !matches!(new_status, ConnectionStatus::Approved | ConnectionStatus::Rejected) {
+    if !matches!(
+        new_status,
+        ConnectionStatus::Approved | ConnectionStatus::Rejected
+    ) {
         return Err(ArmError::bad_request(format!(
             "properties.privateLinkServiceConnectionState.status: `{status}` cannot be set; a registry owner sets `Approved` or `Rejected`"
         )));
@@ -888,15 +1180,26 @@ pub(crate) fn validate_connection_put(body: &Value, current: &Value) -> Result<V
             .cloned()
             .unwrap_or_else(|| json!("")),
         Some(Value::String(d)) => json!(d),
-        Some(_) => return Err(ArmError::invalid_content("properties.privateLinkServiceConnectionState.description: expected a string")),
+        Some(_) => {
+            return Err(ArmError::invalid_content(
+                "properties.privateLinkServiceConnectionState.description: expected a string",
+            ));
+        }
     };
     let actions_required = match state.get("actionsRequired") {
         None | Some(Value::Null) => json!("None"),
-        Some(v) => one_of(v, "properties.privateLinkServiceConnectionState.actionsRequired", &["None", "Recreate"])?,
+        Some(v) => one_of(
+            v,
+            "properties.privateLinkServiceConnectionState.actionsRequired",
+            &["None", "Recreate"],
+        )?,
     };
     if let Some(pe) = body.pointer("/properties/privateEndpoint/id") {
         let given = pe.as_str().and_then(|s| ResourceId::parse(s).ok());
-        let existing = current.pointer("/properties/privateEndpoint/id").and_then(Value::as_str).and_then(|s| ResourceId::parse(s).ok());
+        let existing = current
+            .pointer("/properties/privateEndpoint/id")
+            .and_then(Value::as_str)
+            .and_then(|s| ResourceId::parse(s).ok());
         if given.is_none() || (existing.is_some() && given != existing) {
             return Err(ArmError::bad_request(format!(
                 "properties.privateEndpoint.id: `{pe}` is not this connection's private endpoint; omit it or send the connection's own"
@@ -910,7 +1213,9 @@ pub(crate) fn validate_connection_put(body: &Value, current: &Value) -> Result<V
     match (&current_status, &new_status) {
         // The wording Azure answers for this (MicrosoftDocs/azure-docs PR #86823).
         (ConnectionStatus::Rejected, ConnectionStatus::Approved) => {
-            return Err(ArmError::bad_request("Approving rejected private endpoint connections is not supported."));
+            return Err(ArmError::bad_request(
+                "Approving rejected private endpoint connections is not supported.",
+            ));
         }
         (ConnectionStatus::Disconnected, _) => {
             return Err(ArmError::bad_request(
@@ -919,7 +1224,9 @@ pub(crate) fn validate_connection_put(body: &Value, current: &Value) -> Result<V
         }
         _ => {}
     }
-    Ok(json!({"status": new_status.as_str(), "description": description, "actionsRequired": actions_required}))
+    Ok(
+        json!({"status": new_status.as_str(), "description": description, "actionsRequired": actions_required}),
+    )
 }
 
 #[cfg(test)]
@@ -946,23 +1253,41 @@ mod tests {
         assert_eq!(reg["type"], REGISTRY_TYPE);
         assert_eq!(reg["properties"]["provisioningState"], "Succeeded");
         assert!(reg["systemData"]["createdAt"].is_string());
-        assert_eq!(reg["properties"]["privateEndpointConnections"][0]["name"], "c1");
-        assert_eq!(reg["properties"]["privateEndpointConnections"][0]["type"], CONNECTION_TYPE);
+        assert_eq!(
+            reg["properties"]["privateEndpointConnections"][0]["name"],
+            "c1"
+        );
+        assert_eq!(
+            reg["properties"]["privateEndpointConnections"][0]["type"],
+            CONNECTION_TYPE
+        );
     }
 
     #[test]
     fn estate_errors_name_the_field() {
         let mut bad = estate();
-        bad["registries"][0]["properties"]["privateEndpointConnections"][0]["id"] =
-            json!("/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.ContainerRegistry/registries/other/privateEndpointConnections/c1");
+        bad["registries"][0]["properties"]["privateEndpointConnections"][0]["id"] = json!(
+            "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.ContainerRegistry/registries/other/privateEndpointConnections/c1"
+        );
         let err = World::from_estate(bad).unwrap_err();
-        assert!(err.starts_with("registries[0].properties.privateEndpointConnections[0].id:"), "{err}");
+        assert!(
+            err.starts_with("registries[0].properties.privateEndpointConnections[0].id:"),
+            "{err}"
+        );
         let mut dup = estate();
         let first = dup["registries"][0].clone();
         dup["registries"].as_array_mut().unwrap().push(first);
-        assert!(World::from_estate(dup).unwrap_err().contains("listed twice"));
+        assert!(
+            World::from_estate(dup)
+                .unwrap_err()
+                .contains("listed twice")
+        );
         let not_registry = json!([{"id": "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/x"}]);
-        assert!(World::from_estate(not_registry).unwrap_err().contains("is not a registry id"));
+        assert!(
+            World::from_estate(not_registry)
+                .unwrap_err()
+                .contains("is not a registry id")
+        );
     }
 
     #[test]
@@ -976,42 +1301,88 @@ mod tests {
         let mut body = json!({"properties": {"networkRuleSet": {"defaultAction": "Allow", "ipRules": [{"value": "1.2.3.4", "action": "Allow"}], "virtualNetworkRules": [{}]},
             "policies": {"exportPolicy": {"status": "enabled"}, "quarantinePolicy": {"status": "disabled"}}, "loginServer": "reg1.azurecr.io"}});
         apply_registry_patch(&mut body, &patch);
-        assert_eq!(body["properties"]["networkRuleSet"], json!({"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "203.0.113.0/24"}]}));
-        assert_eq!(body["properties"]["policies"]["quarantinePolicy"]["status"], "disabled");
-        assert_eq!(body["properties"]["policies"]["exportPolicy"]["status"], "disabled");
+        assert_eq!(
+            body["properties"]["networkRuleSet"],
+            json!({"defaultAction": "Deny", "ipRules": [{"action": "Allow", "value": "203.0.113.0/24"}]})
+        );
+        assert_eq!(
+            body["properties"]["policies"]["quarantinePolicy"]["status"],
+            "disabled"
+        );
+        assert_eq!(
+            body["properties"]["policies"]["exportPolicy"]["status"],
+            "disabled"
+        );
         assert_eq!(body["properties"]["loginServer"], "reg1.azurecr.io");
 
         for (bad, expect) in [
-            (json!({"properties": {"networkRuleSet": {"ipRules": []}}}), "networkRuleSet.defaultAction: required"),
-            (json!({"properties": {"networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"value": "nope"}]}}}), "ipRules[0].value"),
-            (json!({"properties": {"publicNetworkAccess": "Off"}}), "properties.publicNetworkAccess"),
-            (json!({"properties": {"networkRuleBypassAllowedForTasks": "yes"}}), "networkRuleBypassAllowedForTasks"),
+            (
+                json!({"properties": {"networkRuleSet": {"ipRules": []}}}),
+                "networkRuleSet.defaultAction: required",
+            ),
+            (
+                json!({"properties": {"networkRuleSet": {"defaultAction": "Deny", "ipRules": [{"value": "nope"}]}}}),
+                "ipRules[0].value",
+            ),
+            (
+                json!({"properties": {"publicNetworkAccess": "Off"}}),
+                "properties.publicNetworkAccess",
+            ),
+            (
+                json!({"properties": {"networkRuleBypassAllowedForTasks": "yes"}}),
+                "networkRuleBypassAllowedForTasks",
+            ),
             (json!([]), "JSON object"),
         ] {
             let err = validate_registry_patch(&bad, "Premium", "reg1").unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST);
             assert!(err.message.contains(expect), "{bad}: {}", err.message);
         }
-        let err = validate_registry_patch(&json!({"properties": {"publicNetworkAccess": "Disabled"}}), "Standard", "reg1").unwrap_err();
+        let err = validate_registry_patch(
+            &json!({"properties": {"publicNetworkAccess": "Disabled"}}),
+            "Standard",
+            "reg1",
+        )
+        .unwrap_err();
         assert!(err.message.contains("Premium"), "{}", err.message);
     }
 
     #[test]
     fn connection_put_rules() {
         let pending = json!({"properties": {"privateEndpoint": {"id": "/subscriptions/s2/resourceGroups/net/providers/Microsoft.Network/privateEndpoints/pe1"}, "privateLinkServiceConnectionState": {"status": "Pending", "description": "please"}}});
-        let approve = json!({"properties": {"privateLinkServiceConnectionState": {"status": "approved"}}});
+        let approve =
+            json!({"properties": {"privateLinkServiceConnectionState": {"status": "approved"}}});
         let state = validate_connection_put(&approve, &pending).unwrap();
-        assert_eq!(state, json!({"status": "Approved", "description": "please", "actionsRequired": "None"}));
-        let rejected = json!({"properties": {"privateLinkServiceConnectionState": {"status": "Rejected"}}});
+        assert_eq!(
+            state,
+            json!({"status": "Approved", "description": "please", "actionsRequired": "None"})
+        );
+        let rejected =
+            json!({"properties": {"privateLinkServiceConnectionState": {"status": "Rejected"}}});
         let err = validate_connection_put(&approve, &rejected).unwrap_err();
-        assert_eq!((err.status, err.code.as_str()), (StatusCode::BAD_REQUEST, "BadRequest"));
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (StatusCode::BAD_REQUEST, "BadRequest")
+        );
         assert!(validate_connection_put(&rejected, &rejected).is_ok());
         for (bad, expect) in [
             (json!({}), "privateLinkServiceConnectionState: required"),
-            (json!({"properties": {"privateLinkServiceConnectionState": {}}}), "status: required"),
-            (json!({"properties": {"privateLinkServiceConnectionState": {"status": "Pending"}}}), "cannot be set"),
-            (json!({"properties": {"privateLinkServiceConnectionState": {"status": "Approved", "actionsRequired": "Reboot"}}}), "actionsRequired"),
-            (json!({"properties": {"privateEndpoint": {"id": "/subscriptions/s9/resourceGroups/x/providers/Microsoft.Network/privateEndpoints/other"}, "privateLinkServiceConnectionState": {"status": "Approved"}}}), "privateEndpoint.id"),
+            (
+                json!({"properties": {"privateLinkServiceConnectionState": {}}}),
+                "status: required",
+            ),
+            (
+                json!({"properties": {"privateLinkServiceConnectionState": {"status": "Pending"}}}),
+                "cannot be set",
+            ),
+            (
+                json!({"properties": {"privateLinkServiceConnectionState": {"status": "Approved", "actionsRequired": "Reboot"}}}),
+                "actionsRequired",
+            ),
+            (
+                json!({"properties": {"privateEndpoint": {"id": "/subscriptions/s9/resourceGroups/x/providers/Microsoft.Network/privateEndpoints/other"}, "privateLinkServiceConnectionState": {"status": "Approved"}}}),
+                "privateEndpoint.id",
+            ),
         ] {
             let err = validate_connection_put(&bad, &pending).unwrap_err();
             assert!(err.message.contains(expect), "{bad}: {}", err.message);
@@ -1024,19 +1395,35 @@ mod tests {
         let conn_id = ResourceId::parse(&format!("{REG}/privateEndpointConnections/c1")).unwrap();
         let settings = LroSettings { polls: 2 };
         let body = json!({"properties": {"privateLinkServiceConnectionState": {"status": "Approved", "description": "ok"}}});
-        let preview = world.begin_put_connection(("s1", "rg1", "reg1", "c1"), &body, "op1", false, settings).unwrap();
+        let preview = world
+            .begin_put_connection(("s1", "rg1", "reg1", "c1"), &body, "op1", false, settings)
+            .unwrap();
         assert_eq!(preview["properties"]["provisioningState"], "Updating");
-        let status = |w: &World| w.connection_json(conn_id.as_str()).unwrap()["properties"]["privateLinkServiceConnectionState"]["status"].clone();
+        let status = |w: &World| {
+            w.connection_json(conn_id.as_str()).unwrap()["properties"]["privateLinkServiceConnectionState"]["status"].clone()
+        };
         for _ in 0..2 {
-            assert_eq!(world.poll("OP1", &conn_id, "/x").unwrap().state, LroState::InProgress);
+            assert_eq!(
+                world.poll("OP1", &conn_id, "/x").unwrap().state,
+                LroState::InProgress
+            );
             assert_eq!(status(&world), "Pending");
         }
-        assert_eq!(world.poll("op1", &conn_id, "/x").unwrap().state, LroState::Succeeded);
+        assert_eq!(
+            world.poll("op1", &conn_id, "/x").unwrap().state,
+            LroState::Succeeded
+        );
         assert_eq!(status(&world), "Approved");
-        assert_eq!(world.connection_json(conn_id.as_str()).unwrap()["properties"]["provisioningState"], "Succeeded");
+        assert_eq!(
+            world.connection_json(conn_id.as_str()).unwrap()["properties"]["provisioningState"],
+            "Succeeded"
+        );
         // a status URL under another resource does not reveal the operation
         let other = ResourceId::parse(&format!("{REG}/privateEndpointConnections/c2")).unwrap();
-        assert_eq!(world.poll("op1", &other, "/x").unwrap_err().status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            world.poll("op1", &other, "/x").unwrap_err().status,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[test]
@@ -1045,7 +1432,15 @@ mod tests {
         let reg_id = ResourceId::parse(REG).unwrap();
         let before = world.registry_json(REG).unwrap();
         let patch = json!({"properties": {"publicNetworkAccess": "Disabled"}});
-        world.begin_patch_registry(("s1", "rg1", "reg1"), &patch, "op2", true, LroSettings { polls: 0 }).unwrap();
+        world
+            .begin_patch_registry(
+                ("s1", "rg1", "reg1"),
+                &patch,
+                "op2",
+                true,
+                LroSettings { polls: 0 },
+            )
+            .unwrap();
         let view = world.poll("op2", &reg_id, "/x").unwrap();
         assert_eq!(view.state, LroState::Failed);
         assert_eq!(view.body["error"]["code"], "InternalServerError");
@@ -1055,11 +1450,32 @@ mod tests {
     #[test]
     fn reads_check_subscription_group_and_name() {
         let world = World::from_estate(estate()).unwrap();
-        assert_eq!(world.get_registry("s9", "rg1", "reg1").unwrap_err().code, "AuthorizationFailed");
-        assert_eq!(world.get_registry("s1", "nope", "reg1").unwrap_err().code, "ResourceGroupNotFound");
-        assert_eq!(world.get_registry("s1", "rg1", "nope").unwrap_err().code, "ResourceNotFound");
-        assert_eq!(world.get_connection("s1", "rg1", "reg1", "nope").unwrap_err().code, "ResourceNotFound");
-        assert_eq!(world.get_private_endpoint("s2", "net", "pe1").unwrap_err().code, "AuthorizationFailed");
+        assert_eq!(
+            world.get_registry("s9", "rg1", "reg1").unwrap_err().code,
+            "AuthorizationFailed"
+        );
+        assert_eq!(
+            world.get_registry("s1", "nope", "reg1").unwrap_err().code,
+            "ResourceGroupNotFound"
+        );
+        assert_eq!(
+            world.get_registry("s1", "rg1", "nope").unwrap_err().code,
+            "ResourceNotFound"
+        );
+        assert_eq!(
+            world
+                .get_connection("s1", "rg1", "reg1", "nope")
+                .unwrap_err()
+                .code,
+            "ResourceNotFound"
+        );
+        assert_eq!(
+            world
+                .get_private_endpoint("s2", "net", "pe1")
+                .unwrap_err()
+                .code,
+            "AuthorizationFailed"
+        );
         assert_eq!(world.list_registries("s1", None).unwrap().len(), 1);
         assert_eq!(world.subscriptions_json().len(), 1);
     }

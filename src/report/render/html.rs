@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use sha2::{Digest, Sha256};
 
 use super::{
-    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count, outcome_str,
-    severity_rank, short_name, sorted_attention, trigger_str,
+    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
+    outcome_str, severity_rank, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::{Report, StateCounts};
 
@@ -128,7 +128,11 @@ fn resource_cell(id: &str) -> String {
     if name == id {
         format!("<strong>{}</strong>", escape(id))
     } else {
-        format!("<strong>{}</strong><span class=\"id\">{}</span>", escape(name), escape(id))
+        format!(
+            "<strong>{}</strong><span class=\"id\">{}</span>",
+            escape(name),
+            escape(id)
+        )
     }
 }
 
@@ -165,7 +169,10 @@ fn chart(report: &Report, out: &mut String) {
         "<svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"chart-title\" viewBox=\"0 0 {WIDTH} {height}\" width=\"100%\" style=\"max-width:{WIDTH}px\" preserveAspectRatio=\"xMinYMin meet\"><title id=\"chart-title\">Private endpoint connections by state, per registry</title>"
     );
     if report.registries.is_empty() {
-        let _ = write!(out, "<text x=\"0\" y=\"20\" class=\"muted\">No registry was read.</text>");
+        let _ = write!(
+            out,
+            "<text x=\"0\" y=\"20\" class=\"muted\">No registry was read.</text>"
+        );
     }
     for (i, r) in report.registries.iter().enumerate() {
         let y = i as f64 * ROW + 6.0;
@@ -196,7 +203,11 @@ fn chart(report: &Report, out: &mut String) {
             "<text x=\"{:.1}\" y=\"{:.1}\" class=\"muted\">{}</text></g>",
             x + 6.0,
             y + BAR - 4.0,
-            if total == 0 { "no connections".to_string() } else { total.to_string() }
+            if total == 0 {
+                "no connections".to_string()
+            } else {
+                total.to_string()
+            }
         );
     }
     out.push_str("</svg>\n<ul class=\"legend\">");
@@ -226,7 +237,12 @@ pub fn render(report: &Report) -> String {
         escape(&run.version),
         escape(&run.id)
     );
-    let _ = writeln!(out, "<main data-complete=\"{}\" data-run-id=\"{}\">", report.complete, escape(&run.id));
+    let _ = writeln!(
+        out,
+        "<main data-complete=\"{}\" data-run-id=\"{}\">",
+        report.complete,
+        escape(&run.id)
+    );
     let _ = writeln!(out, "<header><h1>linkguard health report</h1>");
     let _ = writeln!(
         out,
@@ -246,7 +262,10 @@ pub fn render(report: &Report) -> String {
         run.arm_requests
     );
     if report.complete {
-        let _ = writeln!(out, "<p class=\"banner ok\" id=\"completeness\">Complete: every governed registry was read.</p>");
+        let _ = writeln!(
+            out,
+            "<p class=\"banner ok\" id=\"completeness\">Complete: every governed registry was read.</p>"
+        );
     } else {
         let _ = writeln!(
             out,
@@ -258,29 +277,71 @@ pub fn render(report: &Report) -> String {
     let t = &report.totals;
     out.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"grid\">\n");
     out.push_str("<table id=\"totals\"><caption>Totals</caption><tbody>\n");
-    count_row(&mut out, "Registries", "data-total", "registries", t.registries);
-    count_row(&mut out, "Connections", "data-total", "connections", t.connections);
+    count_row(
+        &mut out,
+        "Registries",
+        "data-total",
+        "registries",
+        t.registries,
+    );
+    count_row(
+        &mut out,
+        "Connections",
+        "data-total",
+        "connections",
+        t.connections,
+    );
     count_row(&mut out, "Approved", "data-total", "approved", t.approved);
     count_row(&mut out, "Pending", "data-total", "pending", t.pending);
     count_row(&mut out, "Rejected", "data-total", "rejected", t.rejected);
-    count_row(&mut out, "Disconnected", "data-total", "disconnected", t.disconnected);
+    count_row(
+        &mut out,
+        "Disconnected",
+        "data-total",
+        "disconnected",
+        t.disconnected,
+    );
     count_row(&mut out, "Failed actions", "data-total", "failed", t.failed);
     out.push_str("</tbody></table>\n");
     out.push_str("<table id=\"attention-counts\"><caption>Needs attention</caption><tbody>\n");
     for s in SEVERITIES {
-        count_row(&mut out, &capitalise(s), "data-attention", s, attention_count(report, s));
+        count_row(
+            &mut out,
+            &capitalise(s),
+            "data-attention",
+            s,
+            attention_count(report, s),
+        );
     }
     let other = attention_other_count(report);
     if other > 0 {
         count_row(&mut out, "Other", "data-attention", "other", other);
     }
-    count_row(&mut out, "All", "data-attention", "all", report.needs_attention.len());
+    count_row(
+        &mut out,
+        "All",
+        "data-attention",
+        "all",
+        report.needs_attention.len(),
+    );
     out.push_str("</tbody></table>\n");
     out.push_str("<table id=\"action-counts\"><caption>Actions</caption><tbody>\n");
     for o in OUTCOMES {
-        count_row(&mut out, &capitalise(outcome_str(o)), "data-outcome", outcome_str(o), outcome_count(report, o));
+        count_row(
+            &mut out,
+            &capitalise(outcome_str(o)),
+            "data-outcome",
+            outcome_str(o),
+            outcome_count(report, o),
+        );
     }
-    count_row(&mut out, "Errors", "data-total", "errors", report.errors.len());
+    count_row(
+        &mut out,
+        "Errors",
+        "data-total",
+        "errors",
+        report.errors.len(),
+    );
     out.push_str("</tbody></table>\n</div></section>\n");
 
     // Chart.
@@ -307,12 +368,20 @@ pub fn render(report: &Report) -> String {
                 escape(&r.sku),
                 escape(&r.public_network_access),
                 escape(&r.default_action),
-                if r.trusted_services { "allowed" } else { "blocked" },
+                if r.trusted_services {
+                    "allowed"
+                } else {
+                    "blocked"
+                },
                 r.ip_rules,
                 r.vnet_rules
             );
             for (state, _) in STATES {
-                let _ = write!(out, "<td class=\"num\" data-state=\"{state}\">{}</td>", state_count(&r.by_state, state));
+                let _ = write!(
+                    out,
+                    "<td class=\"num\" data-state=\"{state}\">{}</td>",
+                    state_count(&r.by_state, state)
+                );
             }
             out.push_str("</tr>\n");
         }
@@ -350,7 +419,11 @@ pub fn render(report: &Report) -> String {
     out.push_str("</section>\n");
 
     // Actions.
-    let _ = writeln!(out, "<section id=\"actions\"><h2>Actions taken ({})</h2>", report.actions.len());
+    let _ = writeln!(
+        out,
+        "<section id=\"actions\"><h2>Actions taken ({})</h2>",
+        report.actions.len()
+    );
     if report.actions.is_empty() {
         out.push_str("<p>No action was needed.</p>\n");
     } else {
@@ -372,13 +445,22 @@ pub fn render(report: &Report) -> String {
     out.push_str("</section>\n");
 
     // Errors.
-    let _ = writeln!(out, "<section id=\"errors\"><h2>Errors ({})</h2>", report.errors.len());
+    let _ = writeln!(
+        out,
+        "<section id=\"errors\"><h2>Errors ({})</h2>",
+        report.errors.len()
+    );
     if report.errors.is_empty() {
         out.push_str("<p>None.</p>\n");
     } else {
         out.push_str("<table id=\"error-table\"><thead><tr><th>Scope</th><th>Message</th></tr></thead><tbody>\n");
         for e in &report.errors {
-            let _ = writeln!(out, "<tr><td>{}</td><td>{}</td></tr>", resource_cell(&e.scope), escape(&e.message));
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td></tr>",
+                resource_cell(&e.scope),
+                escape(&e.message)
+            );
         }
         out.push_str("</tbody></table>\n");
     }

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::{
-    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count, outcome_str,
-    short_digest, short_name, sorted_attention, trigger_str,
+    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
+    outcome_str, short_digest, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::Report;
 
@@ -21,7 +21,8 @@ pub fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '~' | '!' | '#' | '+' | '$' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '|' | '~' | '!' | '#'
+            | '+' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -44,10 +45,17 @@ fn row(out: &mut String, cells: &[String]) {
 }
 
 fn header(out: &mut String, cells: &[&str], numeric_from: usize) {
-    row(out, &cells.iter().map(|c| c.to_string()).collect::<Vec<_>>());
+    row(
+        out,
+        &cells.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    );
     out.push('|');
     for i in 0..cells.len() {
-        out.push_str(if i >= numeric_from { " ---: |" } else { " --- |" });
+        out.push_str(if i >= numeric_from {
+            " ---: |"
+        } else {
+            " --- |"
+        });
     }
     out.push('\n');
 }
@@ -55,7 +63,11 @@ fn header(out: &mut String, cells: &[&str], numeric_from: usize) {
 /// The registry name with its full id after it, both escaped.
 fn resource(id: &str) -> String {
     let name = short_name(id);
-    if name == id { escape(id) } else { format!("**{}** <br>{}", escape(name), escape(id)) }
+    if name == id {
+        escape(id)
+    } else {
+        format!("**{}** <br>{}", escape(name), escape(id))
+    }
 }
 
 fn optional(value: Option<&str>) -> String {
@@ -134,7 +146,12 @@ pub fn render(report: &Report) -> String {
                     escape(&r.sku),
                     escape(&r.public_network_access),
                     escape(&r.default_action),
-                    (if r.trusted_services { "allowed" } else { "blocked" }).to_string(),
+                    (if r.trusted_services {
+                        "allowed"
+                    } else {
+                        "blocked"
+                    })
+                    .to_string(),
                     r.ip_rules.to_string(),
                     r.vnet_rules.to_string(),
                     s.approved.to_string(),
@@ -160,8 +177,24 @@ pub fn render(report: &Report) -> String {
         if other > 0 {
             counts.push(format!("{other} other"));
         }
-        let _ = writeln!(out, "{} in all: {}.\n", report.needs_attention.len(), counts.join(", "));
-        header(&mut out, &["Severity", "Code", "Registry", "Connection", "Message", "Fix"], 6);
+        let _ = writeln!(
+            out,
+            "{} in all: {}.\n",
+            report.needs_attention.len(),
+            counts.join(", ")
+        );
+        header(
+            &mut out,
+            &[
+                "Severity",
+                "Code",
+                "Registry",
+                "Connection",
+                "Message",
+                "Fix",
+            ],
+            6,
+        );
         for item in sorted_attention(report) {
             row(
                 &mut out,
@@ -186,8 +219,24 @@ pub fn render(report: &Report) -> String {
             .iter()
             .map(|o| format!("{} {}", outcome_count(report, *o), outcome_str(*o)))
             .collect();
-        let _ = writeln!(out, "{} in all: {}.\n", report.actions.len(), counts.join(", "));
-        header(&mut out, &["Outcome", "Action", "Registry", "Connection", "Rule", "Error"], 6);
+        let _ = writeln!(
+            out,
+            "{} in all: {}.\n",
+            report.actions.len(),
+            counts.join(", ")
+        );
+        header(
+            &mut out,
+            &[
+                "Outcome",
+                "Action",
+                "Registry",
+                "Connection",
+                "Rule",
+                "Error",
+            ],
+            6,
+        );
         for a in &report.actions {
             row(
                 &mut out,

@@ -46,7 +46,9 @@ impl FromStr for Format {
             "text" => Ok(Format::Text),
             "md" | "markdown" => Ok(Format::Markdown),
             "html" => Ok(Format::Html),
-            other => Err(format!("unknown report format `{other}`: use json, text, md or html")),
+            other => Err(format!(
+                "unknown report format `{other}`: use json, text, md or html"
+            )),
         }
     }
 }
@@ -106,7 +108,12 @@ pub fn attention_other_count(report: &Report) -> usize {
         .count()
 }
 
-pub const OUTCOMES: [Outcome; 4] = [Outcome::Applied, Outcome::DryRun, Outcome::Skipped, Outcome::Failed];
+pub const OUTCOMES: [Outcome; 4] = [
+    Outcome::Applied,
+    Outcome::DryRun,
+    Outcome::Skipped,
+    Outcome::Failed,
+];
 
 pub fn outcome_str(outcome: Outcome) -> &'static str {
     match outcome {
@@ -118,7 +125,11 @@ pub fn outcome_str(outcome: Outcome) -> &'static str {
 }
 
 pub fn outcome_count(report: &Report, outcome: Outcome) -> usize {
-    report.actions.iter().filter(|a| a.outcome == outcome).count()
+    report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == outcome)
+        .count()
 }
 
 pub fn trigger_str(trigger: Trigger) -> &'static str {
@@ -167,7 +178,9 @@ mod tests {
     #[test]
     fn short_name_is_the_last_id_segment() {
         assert_eq!(
-            short_name("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr1"),
+            short_name(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr1"
+            ),
             "acr1"
         );
         assert_eq!(short_name("policy"), "policy");

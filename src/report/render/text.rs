@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::{
-    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count, outcome_str,
-    short_digest, short_name, sorted_attention, trigger_str,
+    OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
+    outcome_str, short_digest, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::Report;
 
@@ -28,19 +28,28 @@ pub fn clean(s: &str) -> Cow<'_, str> {
 }
 
 fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
-    if n == 1 { format!("{n} {one}") } else { format!("{n} {many}") }
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 /// A few lines: the run, completeness, totals, what needs attention, actions and errors.
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     let run = &report.run;
-    let state = if report.complete { "complete" } else { "INCOMPLETE" };
+    let state = if report.complete {
+        "complete"
+    } else {
+        "INCOMPLETE"
+    };
     let _ = writeln!(
         out,
         "linkguard run {} ({}, {}): {state}",
@@ -86,7 +95,10 @@ pub fn summary(report: &Report) -> String {
     }
     let _ = writeln!(out, "; errors: {}", report.errors.len());
     if !report.complete {
-        let _ = writeln!(out, "the run could not read everything: see the errors; the report is partial");
+        let _ = writeln!(
+            out,
+            "the run could not read everything: see the errors; the report is partial"
+        );
     }
     out
 }
@@ -118,7 +130,11 @@ pub fn render(report: &Report) -> String {
             clean(&r.sku),
             clean(&r.public_network_access),
             clean(&r.default_action),
-            if r.trusted_services { "allowed" } else { "blocked" },
+            if r.trusted_services {
+                "allowed"
+            } else {
+                "blocked"
+            },
             r.ip_rules,
             r.vnet_rules
         );

@@ -15,9 +15,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
-use azure_core::http::{Etag, ExponentialRetryOptions, RequestContent, RetryOptions, Transport, Url};
+use azure_core::http::{
+    Etag, ExponentialRetryOptions, RequestContent, RetryOptions, Transport, Url,
+};
 use azure_storage_blob::models::BlockBlobClientUploadOptions;
-use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions, StorageError};
+use azure_storage_blob::{
+    BlobClient, BlobContainerClient, BlobContainerClientOptions, StorageError,
+};
 
 use super::destination::{BlobAuth, BlobTarget, DestinationError};
 use super::layout::{self, ObjectKind, RenderedObject};
@@ -61,8 +65,15 @@ impl Default for BlobSinkOptions {
 impl BlobSinkOptions {
     /// Exponential retries: at most `max_retries` retries per request, starting after
     /// `initial_delay`, and none started after `max_total` has elapsed.
-    pub fn with_retries(mut self, max_retries: u32, initial_delay: Duration, max_total: Duration) -> Self {
-        let to = |d: Duration| azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX);
+    pub fn with_retries(
+        mut self,
+        max_retries: u32,
+        initial_delay: Duration,
+        max_total: Duration,
+    ) -> Self {
+        let to = |d: Duration| {
+            azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
+        };
         self.retry = RetryOptions::exponential(ExponentialRetryOptions {
             initial_delay: to(initial_delay),
             max_retries,
@@ -82,7 +93,9 @@ pub struct BlobSink {
 
 impl fmt::Debug for BlobSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlobSink").field("container", &self.url.as_str()).finish()
+        f.debug_struct("BlobSink")
+            .field("container", &self.url.as_str())
+            .finish()
     }
 }
 
@@ -142,8 +155,17 @@ impl BlobSink {
         };
         let redactor = Redactor::new(secrets);
         let container = BlobContainerClient::new(client_url, credential, Some(client_options))
-            .map_err(|e| DestinationError::new(format!("cannot build the blob client: {}", redactor.redact(&e.to_string()))))?;
-        Ok(Self { container, url, redactor })
+            .map_err(|e| {
+                DestinationError::new(format!(
+                    "cannot build the blob client: {}",
+                    redactor.redact(&e.to_string())
+                ))
+            })?;
+        Ok(Self {
+            container,
+            url,
+            redactor,
+        })
     }
 
     /// The container URL (no SAS).
@@ -190,7 +212,12 @@ impl BlobSink {
         }
     }
 
-    async fn upload(&self, blob: &BlobClient, object: &RenderedObject, condition: Condition) -> azure_core::Result<()> {
+    async fn upload(
+        &self,
+        blob: &BlobClient,
+        object: &RenderedObject,
+        condition: Condition,
+    ) -> azure_core::Result<()> {
         let mut options = BlockBlobClientUploadOptions {
             blob_content_type: Some(object.content_type.to_string()),
             ..Default::default()
@@ -199,7 +226,9 @@ impl BlobSink {
             Condition::Absent => options.if_none_match = Some(Etag::from("*")),
             Condition::Matches(etag) => options.if_match = Some(etag),
         }
-        blob.upload(RequestContent::from(object.bytes.clone()), Some(options)).await.map(|_| ())
+        blob.upload(RequestContent::from(object.bytes.clone()), Some(options))
+            .await
+            .map(|_| ())
     }
 
     /// Uploads with `condition`, creating the container once if it is missing.
@@ -213,19 +242,31 @@ impl BlobSink {
             Err(e) if error_code(&e).as_deref() == Some("ContainerNotFound") => {
                 tracing::info!(container = %self.url, "creating the report container");
                 // A failure here is reported as such (e.g. a container-scoped SAS may not create).
-                self.create_container().await.map_err(UploadFailure::Container)?;
-                self.upload(blob, object, condition).await.map_err(UploadFailure::Sdk)
+                self.create_container()
+                    .await
+                    .map_err(UploadFailure::Container)?;
+                self.upload(blob, object, condition)
+                    .await
+                    .map_err(UploadFailure::Sdk)
             }
             other => other.map_err(UploadFailure::Sdk),
         }
     }
 
     /// Reads a blob; `None` when it does not exist.
-    async fn download(&self, blob: &BlobClient, location: &str) -> Result<Option<(Vec<u8>, Option<Etag>)>, SinkError> {
+    async fn download(
+        &self,
+        blob: &BlobClient,
+        location: &str,
+    ) -> Result<Option<(Vec<u8>, Option<Etag>)>, SinkError> {
         match blob.download(None).await {
             Ok(response) => {
                 let etag = response.properties.etag.clone();
-                let body = response.body.collect().await.map_err(|e| self.storage_error(location, e))?;
+                let body = response
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| self.storage_error(location, e))?;
                 Ok(Some((body.to_vec(), etag)))
             }
             Err(e) if e.http_status().map(u16::from) == Some(404) => Ok(None),
@@ -237,19 +278,28 @@ impl BlobSink {
     async fn put_new(&self, object: &RenderedObject) -> Result<WriteOutcome, SinkError> {
         let location = self.blob_location(&object.name);
         let blob = self.blob(&object.name);
-        match self.upload_creating_container(&blob, object, Condition::Absent).await {
+        match self
+            .upload_creating_container(&blob, object, Condition::Absent)
+            .await
+        {
             Ok(()) => Ok(WriteOutcome::Created),
-            Err(UploadFailure::Sdk(e)) if is_exists_conflict(&e) => match self.download(&blob, &location).await? {
-                Some((bytes, _)) if bytes == object.bytes => Ok(WriteOutcome::AlreadyStored),
-                _ => Err(SinkError::AlreadyExists { location }),
-            },
+            Err(UploadFailure::Sdk(e)) if is_exists_conflict(&e) => {
+                match self.download(&blob, &location).await? {
+                    Some((bytes, _)) if bytes == object.bytes => Ok(WriteOutcome::AlreadyStored),
+                    _ => Err(SinkError::AlreadyExists { location }),
+                }
+            }
             Err(UploadFailure::Sdk(e)) => Err(self.storage_error(&location, e)),
             Err(UploadFailure::Container(e)) => Err(e),
         }
     }
 
     /// Replaces `latest.json` unless it holds a newer run.
-    async fn put_latest(&self, object: &RenderedObject, finished: time::OffsetDateTime) -> Result<WriteOutcome, SinkError> {
+    async fn put_latest(
+        &self,
+        object: &RenderedObject,
+        finished: time::OffsetDateTime,
+    ) -> Result<WriteOutcome, SinkError> {
         let location = self.blob_location(&object.name);
         let blob = self.blob(&object.name);
         for _ in 0..LATEST_ATTEMPTS {
@@ -266,16 +316,24 @@ impl BlobSink {
                                 location,
                                 status: None,
                                 code: None,
-                                message: "the storage service returned no ETag for latest.json".into(),
+                                message: "the storage service returned no ETag for latest.json"
+                                    .into(),
                             });
                         }
                     }
                 }
                 None => Condition::Absent,
             };
-            match self.upload_creating_container(&blob, object, condition).await {
+            match self
+                .upload_creating_container(&blob, object, condition)
+                .await
+            {
                 Ok(()) => {
-                    return Ok(if existing.is_some() { WriteOutcome::Replaced } else { WriteOutcome::Created });
+                    return Ok(if existing.is_some() {
+                        WriteOutcome::Replaced
+                    } else {
+                        WriteOutcome::Created
+                    });
                 }
                 // Another run wrote latest.json in between: read it again and decide again.
                 Err(UploadFailure::Sdk(e)) if is_exists_conflict(&e) => continue,
@@ -287,7 +345,9 @@ impl BlobSink {
             location,
             status: None,
             code: None,
-            message: format!("latest.json changed under concurrent writers {LATEST_ATTEMPTS} times in a row; giving up"),
+            message: format!(
+                "latest.json changed under concurrent writers {LATEST_ATTEMPTS} times in a row; giving up"
+            ),
         })
     }
 }
@@ -326,7 +386,10 @@ impl ReportSink for BlobSink {
                 outcome,
             });
         }
-        Ok(StoredReport { run_id: report.run.id.clone(), objects: stored })
+        Ok(StoredReport {
+            run_id: report.run.id.clone(),
+            objects: stored,
+        })
     }
 
     fn location(&self) -> String {
@@ -364,7 +427,11 @@ fn describe(error: azure_core::Error) -> Described {
         let fallback_code = error_code(&error);
         return match StorageError::try_from(error) {
             Ok(se) => {
-                let code = se.error_code.as_ref().map(|c| c.as_ref().to_string()).or(fallback_code);
+                let code = se
+                    .error_code
+                    .as_ref()
+                    .map(|c| c.as_ref().to_string())
+                    .or(fallback_code);
                 let message = se
                     .message
                     .as_deref()
@@ -380,7 +447,11 @@ fn describe(error: azure_core::Error) -> Described {
                     code,
                 }
             }
-            Err(e) => Described { status: Some(status), code: fallback_code, message: e.to_string() },
+            Err(e) => Described {
+                status: Some(status),
+                code: fallback_code,
+                message: e.to_string(),
+            },
         };
     }
     let mut parts: Vec<String> = vec![error.to_string()];
@@ -392,7 +463,11 @@ fn describe(error: azure_core::Error) -> Described {
         }
         source = s.source();
     }
-    Described { status: None, code: None, message: parts.join(": ") }
+    Described {
+        status: None,
+        code: None,
+        message: parts.join(": "),
+    }
 }
 
 #[cfg(test)]
@@ -401,18 +476,26 @@ mod tests {
 
     #[test]
     fn sas_signature_is_found_and_decoded() {
-        assert_eq!(sas_signature("sv=1&sig=a%2Bb%3D&se=x").as_deref(), Some("a+b="));
+        assert_eq!(
+            sas_signature("sv=1&sig=a%2Bb%3D&se=x").as_deref(),
+            Some("a+b=")
+        );
         assert_eq!(sas_signature("sv=1"), None);
     }
 
     #[test]
     fn token_auth_needs_a_credential() {
         let target = BlobTarget {
-            container_url: Url::parse("https://acme.blob.core.windows.net/linkguard-reports").unwrap(),
+            container_url: Url::parse("https://acme.blob.core.windows.net/linkguard-reports")
+                .unwrap(),
             auth: BlobAuth::Token,
             emulator: false,
         };
         let e = BlobSink::new(target, None, BlobSinkOptions::default()).unwrap_err();
-        assert!(e.to_string().starts_with("LINKGUARD_REPORTS: ") && e.to_string().contains("token credential"), "{e}");
+        assert!(
+            e.to_string().starts_with("LINKGUARD_REPORTS: ")
+                && e.to_string().contains("token credential"),
+            "{e}"
+        );
     }
 }

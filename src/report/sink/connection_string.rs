@@ -80,14 +80,24 @@ pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
 
     if let Some(dev) = use_dev {
         if !dev.eq_ignore_ascii_case("true") {
-            return Err(format!("UseDevelopmentStorage must be `true` (got `{dev}`); or drop it and give AccountName/AccountKey/BlobEndpoint"));
+            return Err(format!(
+                "UseDevelopmentStorage must be `true` (got `{dev}`); or drop it and give AccountName/AccountKey/BlobEndpoint"
+            ));
         }
-        if account.is_some() || key.is_some() || sas.is_some() || blob_endpoint.is_some() || protocol.is_some() {
+        if account.is_some()
+            || key.is_some()
+            || sas.is_some()
+            || blob_endpoint.is_some()
+            || protocol.is_some()
+        {
             return Err("UseDevelopmentStorage=true stands alone; to point at an emulator elsewhere write DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=...;BlobEndpoint=http://HOST:PORT/devstoreaccount1;".into());
         }
         return Ok(ConnectionString {
             blob_endpoint: DEV_BLOB_ENDPOINT.into(),
-            credential: Credential::Key { account: DEV_ACCOUNT.into(), key: Secret::new(DEV_KEY) },
+            credential: Credential::Key {
+                account: DEV_ACCOUNT.into(),
+                key: Secret::new(DEV_KEY),
+            },
         });
     }
 
@@ -97,18 +107,30 @@ pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
         }
         (Some(key), None) => {
             let Some(account) = account.clone().filter(|a| !a.is_empty()) else {
-                return Err("AccountName is missing: it is needed to sign requests with AccountKey".into());
+                return Err(
+                    "AccountName is missing: it is needed to sign requests with AccountKey".into(),
+                );
             };
             match azure_core::base64::decode(&key) {
                 Ok(bytes) if !bytes.is_empty() => {}
                 _ => return Err("AccountKey is not valid base64 (value not shown): copy the key from the storage account's Access keys".into()),
             }
-            Credential::Key { account, key: Secret::new(key) }
+            Credential::Key {
+                account,
+                key: Secret::new(key),
+            }
         }
         (None, Some(sas)) => {
             let sas = sas.trim_start_matches('?').to_string();
-            if !sas.to_ascii_lowercase().split('&').any(|p| p.starts_with("sig=")) {
-                return Err("SharedAccessSignature has no `sig=` parameter: paste the whole SAS token".into());
+            if !sas
+                .to_ascii_lowercase()
+                .split('&')
+                .any(|p| p.starts_with("sig="))
+            {
+                return Err(
+                    "SharedAccessSignature has no `sig=` parameter: paste the whole SAS token"
+                        .into(),
+                );
             }
             Credential::Sas(Secret::new(sas))
         }
@@ -121,17 +143,27 @@ pub(crate) fn parse(s: &str) -> Result<ConnectionString, String> {
         Some(e) if !e.is_empty() => e,
         _ => {
             let Some(account) = account.filter(|a| !a.is_empty()) else {
-                return Err("AccountName or BlobEndpoint is missing: one is needed to know where blobs go".into());
+                return Err(
+                    "AccountName or BlobEndpoint is missing: one is needed to know where blobs go"
+                        .into(),
+                );
             };
-            let protocol = protocol.unwrap_or_else(|| "https".into()).to_ascii_lowercase();
+            let protocol = protocol
+                .unwrap_or_else(|| "https".into())
+                .to_ascii_lowercase();
             if protocol != "https" && protocol != "http" {
-                return Err(format!("DefaultEndpointsProtocol must be https or http (got `{protocol}`)"));
+                return Err(format!(
+                    "DefaultEndpointsProtocol must be https or http (got `{protocol}`)"
+                ));
             }
             let suffix = suffix.unwrap_or_else(|| "core.windows.net".into());
             format!("{protocol}://{account}.blob.{suffix}")
         }
     };
-    Ok(ConnectionString { blob_endpoint, credential })
+    Ok(ConnectionString {
+        blob_endpoint,
+        credential,
+    })
 }
 
 #[cfg(test)]
@@ -149,7 +181,9 @@ mod tests {
     fn development_storage_is_the_well_known_emulator_account() {
         let cs = parse("UseDevelopmentStorage=true").unwrap();
         assert_eq!(cs.blob_endpoint, DEV_BLOB_ENDPOINT);
-        assert!(matches!(cs.credential, Credential::Key { ref account, .. } if account == DEV_ACCOUNT));
+        assert!(
+            matches!(cs.credential, Credential::Key { ref account, .. } if account == DEV_ACCOUNT)
+        );
         assert!(parse("usedevelopmentstorage=TRUE;").is_ok());
     }
 
@@ -171,16 +205,23 @@ mod tests {
 
     #[test]
     fn endpoint_is_built_from_account_and_suffix() {
-        let cs = parse("AccountName=acme;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn").unwrap();
+        let cs =
+            parse("AccountName=acme;AccountKey=a2V5;EndpointSuffix=core.chinacloudapi.cn").unwrap();
         assert_eq!(cs.blob_endpoint, "https://acme.blob.core.chinacloudapi.cn");
     }
 
     #[test]
     fn missing_or_bad_keys_are_clear_errors_without_secrets() {
-        assert!(err("AccountName=acme;BlobEndpoint=https://acme.blob.core.windows.net").contains("neither AccountKey"));
+        assert!(
+            err("AccountName=acme;BlobEndpoint=https://acme.blob.core.windows.net")
+                .contains("neither AccountKey")
+        );
         assert!(err("AccountKey=a2V5").contains("AccountName is missing"));
         let e = err("AccountName=acme;AccountKey=not*base64!secret");
-        assert!(e.contains("not valid base64") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("not valid base64") && !e.contains("secret"),
+            "{e}"
+        );
         assert!(err("AccountName=acme;SharedAccessSignature=sv=2025&sp=rw").contains("no `sig=`"));
         assert!(err("UseDevelopmentStorage=false").contains("must be `true`"));
         assert!(err("UseDevelopmentStorage=true;AccountName=x").contains("stands alone"));

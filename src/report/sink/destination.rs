@@ -36,7 +36,10 @@ pub struct DestinationError {
 
 impl DestinationError {
     pub(crate) fn new(problem: impl Into<String>) -> Self {
-        Self { setting: REPORTS_SETTING, problem: problem.into() }
+        Self {
+            setting: REPORTS_SETTING,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -56,7 +59,9 @@ impl fmt::Debug for BlobAuth {
         match self {
             BlobAuth::Token => f.write_str("Token"),
             BlobAuth::Sas(_) => f.write_str("Sas(REDACTED)"),
-            BlobAuth::SharedKey { account, .. } => write!(f, "SharedKey {{ account: {account:?}, key: REDACTED }}"),
+            BlobAuth::SharedKey { account, .. } => {
+                write!(f, "SharedKey {{ account: {account:?}, key: REDACTED }}")
+            }
         }
     }
 }
@@ -105,12 +110,17 @@ fn is_loopback(url: &Url) -> bool {
 /// Path-style URLs (`http://127.0.0.1:10000/<account>/<container>`) name the account in the path;
 /// that is how Azurite and IP endpoints are addressed.
 fn is_path_style(url: &Url) -> bool {
-    matches!(url.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))) || is_loopback(url)
+    matches!(
+        url.host(),
+        Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))
+    ) || is_loopback(url)
 }
 
 /// Container naming rules of Blob Storage, with a message on what is wrong.
 pub fn check_container_name(name: &str) -> Result<(), String> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !(3..=63).contains(&name.len())
         || !ok_chars
         || name.starts_with('-')
@@ -174,7 +184,9 @@ fn parse_url(s: &str) -> Result<ReportDestination, DestinationError> {
         DestinationError::new(format!("`{}` is not a valid URL: {e}", redact_sig(s)))
     })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(DestinationError::new("the URL must not carry a user name or password"));
+        return Err(DestinationError::new(
+            "the URL must not carry a user name or password",
+        ));
     }
     if url.fragment().is_some() {
         return Err(DestinationError::new("the URL must not have a #fragment"));
@@ -188,7 +200,11 @@ fn parse_url(s: &str) -> Result<ReportDestination, DestinationError> {
         }
         BlobAuth::Token
     } else {
-        if !query.to_ascii_lowercase().split('&').any(|p| p.starts_with("sig=")) {
+        if !query
+            .to_ascii_lowercase()
+            .split('&')
+            .any(|p| p.starts_with("sig="))
+        {
             return Err(DestinationError::new(format!(
                 "`{}` has a query that is not a SAS (no sig=): give the container URL alone, or with a complete SAS",
                 redact_sig(url.as_str())
@@ -207,13 +223,20 @@ fn parse_url(s: &str) -> Result<ReportDestination, DestinationError> {
 fn parse_connection_string(s: &str) -> Result<ReportDestination, DestinationError> {
     let cs = connection_string::parse(s).map_err(DestinationError::new)?;
     let endpoint = Url::parse(&cs.blob_endpoint).map_err(|e| {
-        DestinationError::new(format!("BlobEndpoint `{}` is not a valid URL: {e}", cs.blob_endpoint))
+        DestinationError::new(format!(
+            "BlobEndpoint `{}` is not a valid URL: {e}",
+            cs.blob_endpoint
+        ))
     })?;
     if !matches!(endpoint.scheme(), "http" | "https") {
-        return Err(DestinationError::new(format!("BlobEndpoint `{endpoint}` must be http or https")));
+        return Err(DestinationError::new(format!(
+            "BlobEndpoint `{endpoint}` must be http or https"
+        )));
     }
     if endpoint.query().is_some() {
-        return Err(DestinationError::new("BlobEndpoint must not carry a query: put a SAS in SharedAccessSignature"));
+        return Err(DestinationError::new(
+            "BlobEndpoint must not carry a query: put a SAS in SharedAccessSignature",
+        ));
     }
     let (account_url, container) = split_container(&endpoint, "BlobEndpoint")?;
     let auth = match cs.credential {
@@ -245,7 +268,9 @@ impl ReportDestination {
         }
         if let Some((scheme, _)) = s.split_once("://")
             && !scheme.is_empty()
-            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         {
             return Err(DestinationError::new(format!(
                 "URL scheme `{scheme}` is not supported: use https:// (blob container), a connection string, or a directory path"
@@ -262,7 +287,9 @@ impl ReportDestination {
     ) -> Result<Arc<dyn ReportSink>, DestinationError> {
         match self {
             ReportDestination::Directory(dir) => Ok(Arc::new(DirSink::new(dir))),
-            ReportDestination::Blob(target) => Ok(Arc::new(BlobSink::new(target, credential, options)?)),
+            ReportDestination::Blob(target) => {
+                Ok(Arc::new(BlobSink::new(target, credential, options)?))
+            }
         }
     }
 }
@@ -287,25 +314,47 @@ mod tests {
 
     #[test]
     fn directories() {
-        for s in ["./linkguard-reports", "/var/reports", "reports", "C:\\reports"] {
-            assert!(matches!(ReportDestination::parse(s).unwrap(), ReportDestination::Directory(_)), "{s}");
+        for s in [
+            "./linkguard-reports",
+            "/var/reports",
+            "reports",
+            "C:\\reports",
+        ] {
+            assert!(
+                matches!(
+                    ReportDestination::parse(s).unwrap(),
+                    ReportDestination::Directory(_)
+                ),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn azure_container_url_uses_a_token() {
         let t = blob("https://acme.blob.core.windows.net/reports-prod");
-        assert_eq!(t.container_url.as_str(), "https://acme.blob.core.windows.net/reports-prod");
+        assert_eq!(
+            t.container_url.as_str(),
+            "https://acme.blob.core.windows.net/reports-prod"
+        );
         assert!(matches!(t.auth, BlobAuth::Token));
         assert!(!t.emulator);
         let t = blob("https://acme.blob.core.windows.net/");
-        assert_eq!(t.container_url.as_str(), "https://acme.blob.core.windows.net/linkguard-reports");
+        assert_eq!(
+            t.container_url.as_str(),
+            "https://acme.blob.core.windows.net/linkguard-reports"
+        );
     }
 
     #[test]
     fn sas_url_keeps_the_sas_out_of_the_container_url_and_display() {
-        let t = blob("http://127.0.0.1:10000/devstoreaccount1/reports?sv=2025-11-05&sp=rcw&sig=c2VjcmV0c2ln%3D");
-        assert_eq!(t.container_url.as_str(), "http://127.0.0.1:10000/devstoreaccount1/reports");
+        let t = blob(
+            "http://127.0.0.1:10000/devstoreaccount1/reports?sv=2025-11-05&sp=rcw&sig=c2VjcmV0c2ln%3D",
+        );
+        assert_eq!(
+            t.container_url.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/reports"
+        );
         assert!(matches!(&t.auth, BlobAuth::Sas(s) if s.secret().contains("sig=")));
         assert!(t.emulator);
         let shown = format!("{} {:?}", ReportDestination::Blob(t.clone()), t);
@@ -315,23 +364,37 @@ mod tests {
     #[test]
     fn path_style_url_without_container_gets_the_default() {
         let t = blob("http://127.0.0.1:10000/devstoreaccount1?sv=1&sig=x");
-        assert_eq!(t.container_url.as_str(), "http://127.0.0.1:10000/devstoreaccount1/linkguard-reports");
+        assert_eq!(
+            t.container_url.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/linkguard-reports"
+        );
     }
 
     #[test]
     fn connection_strings() {
         let t = blob("UseDevelopmentStorage=true");
-        assert_eq!(t.container_url.as_str(), "http://127.0.0.1:10000/devstoreaccount1/linkguard-reports");
-        assert!(matches!(&t.auth, BlobAuth::SharedKey { account, .. } if account == "devstoreaccount1"));
+        assert_eq!(
+            t.container_url.as_str(),
+            "http://127.0.0.1:10000/devstoreaccount1/linkguard-reports"
+        );
+        assert!(
+            matches!(&t.auth, BlobAuth::SharedKey { account, .. } if account == "devstoreaccount1")
+        );
         assert!(t.emulator);
 
         let t = blob(&format!(
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DEV_KEY};BlobEndpoint=http://127.0.0.1:45678/devstoreaccount1;"
         ));
-        assert_eq!(t.container_url.as_str(), "http://127.0.0.1:45678/devstoreaccount1/linkguard-reports");
+        assert_eq!(
+            t.container_url.as_str(),
+            "http://127.0.0.1:45678/devstoreaccount1/linkguard-reports"
+        );
 
         let t = blob("AccountName=acme;AccountKey=a2V5a2V5");
-        assert_eq!(t.container_url.as_str(), "https://acme.blob.core.windows.net/linkguard-reports");
+        assert_eq!(
+            t.container_url.as_str(),
+            "https://acme.blob.core.windows.net/linkguard-reports"
+        );
         assert!(!t.emulator);
     }
 
@@ -340,13 +403,21 @@ mod tests {
         assert!(err("").contains("is empty"));
         assert!(err("http://acme.example/reports").contains("plain http without a SAS"));
         assert!(err("https://acme.blob.core.windows.net/reports?foo=bar").contains("not a SAS"));
-        assert!(err("https://acme.blob.core.windows.net/Bad_Name").contains("container name `Bad_Name` is invalid"));
+        assert!(
+            err("https://acme.blob.core.windows.net/Bad_Name")
+                .contains("container name `Bad_Name` is invalid")
+        );
         assert!(err("https://acme.blob.core.windows.net/c1/runs/x").contains("below a container"));
         assert!(err("s3://bucket/x").contains("scheme `s3` is not supported"));
         let e = err("https://acme.blob.core.windows.net/a/b/c?sv=1&sig=TOPSECRET");
         assert!(!e.contains("TOPSECRET"), "{e}");
-        let e = err("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1");
-        assert!(e.starts_with("LINKGUARD_REPORTS: ") && e.contains("neither AccountKey"), "{e}");
+        let e = err(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1",
+        );
+        assert!(
+            e.starts_with("LINKGUARD_REPORTS: ") && e.contains("neither AccountKey"),
+            "{e}"
+        );
         let e = err("AccountName=acme;AccountKey=%%%TOPSECRET%%%");
         assert!(!e.contains("TOPSECRET"), "{e}");
     }

@@ -43,7 +43,10 @@ impl ReportSink for DirSink {
                 location: self.root.display().to_string(),
                 source: io::Error::other(format!("the writer task failed: {e}")),
             })??;
-        Ok(StoredReport { run_id, objects: stored })
+        Ok(StoredReport {
+            run_id,
+            objects: stored,
+        })
     }
 
     fn location(&self) -> String {
@@ -52,7 +55,10 @@ impl ReportSink for DirSink {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> SinkError + '_ {
-    move |source| SinkError::Io { location: path.display().to_string(), source }
+    move |source| SinkError::Io {
+        location: path.display().to_string(),
+        source,
+    }
 }
 
 fn store_blocking(
@@ -62,7 +68,10 @@ fn store_blocking(
 ) -> Result<Vec<StoredObject>, SinkError> {
     let mut stored = Vec::with_capacity(objects.len());
     for object in objects {
-        let path = object.name.split('/').fold(root.to_path_buf(), |p, segment| p.join(segment));
+        let path = object
+            .name
+            .split('/')
+            .fold(root.to_path_buf(), |p, segment| p.join(segment));
         let dir = path.parent().unwrap_or(root);
         fs::create_dir_all(dir).map_err(io_error(dir))?;
         let outcome = match object.kind {
@@ -89,8 +98,13 @@ struct TempFile {
 impl TempFile {
     fn write(target: &Path, bytes: &[u8]) -> Result<Self, SinkError> {
         let dir = target.parent().unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temp = Self { path: dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>())) };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = Self {
+            path: dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>())),
+        };
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -138,20 +152,29 @@ fn put_new(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, SinkError> {
             if existing == bytes {
                 Ok(WriteOutcome::AlreadyStored)
             } else {
-                Err(SinkError::AlreadyExists { location: path.display().to_string() })
+                Err(SinkError::AlreadyExists {
+                    location: path.display().to_string(),
+                })
             }
         }
         Err(e) => Err(io_error(path)(e)),
     }
 }
 
-fn put_latest(path: &Path, bytes: &[u8], finished: time::OffsetDateTime) -> Result<WriteOutcome, SinkError> {
+fn put_latest(
+    path: &Path,
+    bytes: &[u8],
+    finished: time::OffsetDateTime,
+) -> Result<WriteOutcome, SinkError> {
     let existing = match fs::read(path) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(io_error(path)(e)),
     };
-    if let Some(run_id) = existing.as_deref().and_then(|b| layout::newer_latest(b, finished)) {
+    if let Some(run_id) = existing
+        .as_deref()
+        .and_then(|b| layout::newer_latest(b, finished))
+    {
         return Ok(WriteOutcome::KeptNewer { run_id });
     }
     let temp = TempFile::write(path, bytes)?;
@@ -159,5 +182,9 @@ fn put_latest(path: &Path, bytes: &[u8], finished: time::OffsetDateTime) -> Resu
     if let Some(dir) = path.parent() {
         sync_dir(dir);
     }
-    Ok(if existing.is_some() { WriteOutcome::Replaced } else { WriteOutcome::Created })
+    Ok(if existing.is_some() {
+        WriteOutcome::Replaced
+    } else {
+        WriteOutcome::Created
+    })
 }

@@ -39,7 +39,10 @@ pub fn check_run_id(id: &str) -> Result<(), SinkError> {
         Some("is empty")
     } else if id.len() > MAX_RUN_ID_LEN {
         Some("is longer than 128 characters")
-    } else if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         Some("may contain only letters, digits, `.`, `_` and `-`")
     } else if !id.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         Some("must start with a letter or digit")
@@ -51,7 +54,10 @@ pub fn check_run_id(id: &str) -> Result<(), SinkError> {
     match problem {
         Some(p) => Err(SinkError::InvalidReport {
             field: "run.id",
-            problem: format!("{p} (it names the stored files); got {:?}", crate::report::render::text::clean(id)),
+            problem: format!(
+                "{p} (it names the stored files); got {:?}",
+                crate::report::render::text::clean(id)
+            ),
         }),
         None => Ok(()),
     }
@@ -62,14 +68,22 @@ fn parse_time(field: &'static str, value: &str) -> Result<OffsetDateTime, SinkEr
         .map(|t| t.to_offset(UtcOffset::UTC))
         .map_err(|e| SinkError::InvalidReport {
             field,
-            problem: format!("is not an RFC 3339 timestamp ({e}); got {:?}", render::text::clean(value)),
+            problem: format!(
+                "is not an RFC 3339 timestamp ({e}); got {:?}",
+                render::text::clean(value)
+            ),
         })
 }
 
 /// `runs/YYYY/MM/DD` of the run's start, in UTC.
 pub fn day_prefix(report: &Report) -> Result<String, SinkError> {
     let t = parse_time("run.started", &report.run.started)?;
-    Ok(format!("runs/{:04}/{:02}/{:02}", t.year(), u8::from(t.month()), t.day()))
+    Ok(format!(
+        "runs/{:04}/{:02}/{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day()
+    ))
 }
 
 /// When the run finished (UTC): what decides which run `latest.json` holds.
@@ -137,14 +151,29 @@ mod tests {
 
     #[test]
     fn run_ids_that_are_safe_names_pass() {
-        for id in ["20261125T101500Z-3f2a", "0b1f6471-1bf0-4dda-aec3-cb9272f09590", "a", "run_1.2"] {
+        for id in [
+            "20261125T101500Z-3f2a",
+            "0b1f6471-1bf0-4dda-aec3-cb9272f09590",
+            "a",
+            "run_1.2",
+        ] {
             assert!(check_run_id(id).is_ok(), "{id}");
         }
     }
 
     #[test]
     fn run_ids_that_could_escape_or_break_names_fail() {
-        for id in ["", "../etc/passwd", "a/b", ".hidden", "-x", "x.", "a b", "é", &"x".repeat(129)] {
+        for id in [
+            "",
+            "../etc/passwd",
+            "a/b",
+            ".hidden",
+            "-x",
+            "x.",
+            "a b",
+            "é",
+            &"x".repeat(129),
+        ] {
             let err = check_run_id(id).unwrap_err();
             assert!(err.to_string().contains("run.id"), "{err}");
         }
@@ -153,8 +182,14 @@ mod tests {
     #[test]
     fn newer_latest_compares_finish_times() {
         let doc = br#"{"run":{"id":"r2","finished":"2026-11-25T10:00:05+01:00"}}"#;
-        assert_eq!(newer_latest(doc, datetime!(2026-11-25 09:00:00 UTC)), Some("r2".into()));
+        assert_eq!(
+            newer_latest(doc, datetime!(2026-11-25 09:00:00 UTC)),
+            Some("r2".into())
+        );
         assert_eq!(newer_latest(doc, datetime!(2026-11-25 09:00:05 UTC)), None);
-        assert_eq!(newer_latest(b"not json", datetime!(2026-11-25 09:00:00 UTC)), None);
+        assert_eq!(
+            newer_latest(b"not json", datetime!(2026-11-25 09:00:00 UTC)),
+            None
+        );
     }
 }

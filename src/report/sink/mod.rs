@@ -20,7 +20,9 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use blob::{BlobSink, BlobSinkOptions};
-pub use destination::{BlobAuth, BlobTarget, DEFAULT_CONTAINER, DestinationError, REPORTS_SETTING, ReportDestination};
+pub use destination::{
+    BlobAuth, BlobTarget, DEFAULT_CONTAINER, DestinationError, REPORTS_SETTING, ReportDestination,
+};
 pub use dir::DirSink;
 pub use layout::{ObjectKind, RenderedObject};
 
@@ -83,7 +85,10 @@ pub enum WriteOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     #[error("report field `{field}` {problem}")]
-    InvalidReport { field: &'static str, problem: String },
+    InvalidReport {
+        field: &'static str,
+        problem: String,
+    },
 
     #[error(
         "{location} already exists with different content: a stored report is never overwritten; \
@@ -120,6 +125,9 @@ mod tests {
             code: Some("AuthorizationFailure".into()),
             message: "denied".into(),
         };
-        assert_eq!(e.to_string(), "storing http://127.0.0.1:1/acct/c/latest.json failed (HTTP 403): denied");
+        assert_eq!(
+            e.to_string(),
+            "storing http://127.0.0.1:1/acct/c/latest.json failed (HTTP 403): denied"
+        );
     }
 }

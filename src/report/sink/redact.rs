@@ -13,7 +13,11 @@ pub(crate) fn redact_sig(s: &str) -> String {
         let value_start = search + found + 4;
         let value_end = s
             .get(value_start..)
-            .and_then(|tail| tail.find(|c: char| matches!(c, '&' | ';' | ',' | '"' | '\'' | ')' | '>' | '<') || c.is_whitespace()))
+            .and_then(|tail| {
+                tail.find(|c: char| {
+                    matches!(c, '&' | ';' | ',' | '"' | '\'' | ')' | '>' | '<') || c.is_whitespace()
+                })
+            })
             .map_or(s.len(), |i| value_start + i);
         out.push_str(s.get(rest..value_start).unwrap_or_default());
         if value_end > value_start {
@@ -46,7 +50,9 @@ impl Redactor {
             if s.len() < 8 {
                 continue;
             }
-            let encoded = percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC).to_string();
+            let encoded =
+                percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
             if encoded != s {
                 all.push(encoded);
             }
@@ -78,7 +84,10 @@ mod tests {
             redact_sig("error sending request for url (http://h/c?sv=1&sig=abc%2Fdef&se=x)"),
             "error sending request for url (http://h/c?sv=1&sig=REDACTED&se=x)"
         );
-        assert_eq!(redact_sig("SharedAccessSignature=sv=1&SIG=zzz"), "SharedAccessSignature=sv=1&SIG=REDACTED");
+        assert_eq!(
+            redact_sig("SharedAccessSignature=sv=1&SIG=zzz"),
+            "SharedAccessSignature=sv=1&SIG=REDACTED"
+        );
         assert_eq!(redact_sig("sig=a sig=b"), "sig=REDACTED sig=REDACTED");
         assert_eq!(redact_sig("no secrets"), "no secrets");
         assert_eq!(redact_sig("sig="), "sig=");
@@ -87,6 +96,9 @@ mod tests {
     #[test]
     fn known_secrets_are_redacted_plain_and_percent_encoded() {
         let r = Redactor::new(["ab+cd/ef==gh".to_string()]);
-        assert_eq!(r.redact("key ab+cd/ef==gh and ab%2Bcd%2Fef%3D%3Dgh"), "key REDACTED and REDACTED");
+        assert_eq!(
+            r.redact("key ab+cd/ef==gh and ab%2Bcd%2Fef%3D%3Dgh"),
+            "key REDACTED and REDACTED"
+        );
     }
 }

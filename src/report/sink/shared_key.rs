@@ -56,7 +56,11 @@ pub(crate) fn string_to_sign(account: &str, request: &Request) -> String {
         let value = if name == "content-length" {
             // Since x-ms-version 2015-02-21 an empty body signs as an empty string, not "0".
             let from_header = get(name);
-            let len = if from_header.is_empty() { request.body().len().unwrap_or(0).to_string() } else { from_header };
+            let len = if from_header.is_empty() {
+                request.body().len().unwrap_or(0).to_string()
+            } else {
+                from_header
+            };
             if len == "0" { String::new() } else { len }
         } else {
             get(name)
@@ -68,7 +72,12 @@ pub(crate) fn string_to_sign(account: &str, request: &Request) -> String {
     let mut ms: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| k.as_str().to_ascii_lowercase().starts_with("x-ms-"))
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), v.as_str().trim().to_string()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.as_str().trim().to_string(),
+            )
+        })
         .collect();
     ms.sort();
     for (k, v) in ms {
@@ -105,12 +114,20 @@ pub(crate) fn string_to_sign(account: &str, request: &Request) -> String {
 
 #[async_trait]
 impl Policy for SharedKeyPolicy {
-    async fn send(&self, ctx: &Context, request: &mut Request, next: &[Arc<dyn Policy>]) -> PolicyResult {
+    async fn send(
+        &self,
+        ctx: &Context,
+        request: &mut Request,
+        next: &[Arc<dyn Policy>],
+    ) -> PolicyResult {
         let now = azure_core::time::to_rfc7231(&azure_core::time::OffsetDateTime::now_utc());
         request.insert_header("x-ms-date", now);
         let sts = string_to_sign(&self.account, request);
         let signature = azure_core::hmac::hmac_sha256(&sts, &self.key)?;
-        request.insert_header("authorization", format!("SharedKey {}:{signature}", self.account));
+        request.insert_header(
+            "authorization",
+            format!("SharedKey {}:{signature}", self.account),
+        );
         match next.split_first() {
             Some((first, rest)) => first.send(ctx, request, rest).await,
             None => Err(azure_core::Error::with_message(
@@ -146,7 +163,8 @@ x-ms-version:2025-11-05\n\
 
     #[test]
     fn empty_body_signs_an_empty_content_length() {
-        let url = Url::parse("http://127.0.0.1:10000/devstoreaccount1/reports?restype=container").unwrap();
+        let url = Url::parse("http://127.0.0.1:10000/devstoreaccount1/reports?restype=container")
+            .unwrap();
         let mut req = Request::new(url, Method::Put);
         req.insert_header("content-length", "0");
         let sts = string_to_sign("devstoreaccount1", &req);
