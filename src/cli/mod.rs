@@ -45,6 +45,8 @@ pub enum Command {
     Report(crate::report::cli::ReportArgs),
     /// Serve the ARM-compatible sandbox seeded with an estate.
     Sim(crate::sim::SimArgs),
+    /// The Azure Functions custom handler (listens on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT).
+    Serve(crate::host::functions::ServeArgs),
     /// Policy file commands.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -62,6 +64,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Audit(args) => audit::run(args).await,
         Command::Evaluate(args) => evaluate::run(args),
         Command::Sim(args) => crate::sim::run_cli(args).await,
+        Command::Serve(args) => crate::host::functions::run_cli(args).await,
         Command::Report(args) => crate::report::cli::run_cli(args),
         Command::Policy(PolicyCommand::Check(args)) => policy_check::run(args),
     }

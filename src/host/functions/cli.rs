@@ -192,14 +192,45 @@ fn init_tracing() {
         .try_init();
 }
 
-/// The ARM client behind the `Resources` port.
-fn build_resources(_settings: &Settings) -> Result<Arc<dyn Resources>, String> {
-    Err("the ARM client is not part of this build yet (branch wt/arm); `serve` cannot reach ARM".into())
+/// The ARM client behind the `Resources` port (credential variables such as
+/// `LINKGUARD_STATIC_TOKEN` are read from the process environment).
+fn build_resources(settings: &Settings) -> Result<Arc<dyn Resources>, String> {
+    let arm = crate::adapters::ArmSettings {
+        endpoint: settings.arm_endpoint.clone(),
+        credential: settings.credential.as_str().to_string(),
+        ca_cert: settings.arm_ca_cert.clone(),
+    };
+    crate::adapters::arm_client(&arm, &crate::arm::credential::ProcessEnv)
+        .map(crate::adapters::resources)
+        .map_err(|e| e.to_string())
 }
 
 /// The report sink behind `ReportStore`.
-fn build_report_store(_settings: &Settings) -> Result<Arc<dyn ReportStore>, String> {
-    Err("report sinks are not part of this build yet (branch wt/report)".into())
+fn build_report_store(settings: &Settings) -> Result<Arc<dyn ReportStore>, String> {
+    let sink = crate::adapters::report_sink(
+        &settings.reports.raw(),
+        settings.credential.as_str(),
+        &crate::arm::credential::ProcessEnv,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(SinkStore(sink)))
+}
+
+/// Adapts a report sink to the handler's `ReportStore`.
+struct SinkStore(Arc<dyn crate::report::sink::ReportSink>);
+
+#[async_trait::async_trait]
+impl ReportStore for SinkStore {
+    async fn store(&self, report: &crate::report::Report) -> Result<String, super::ReportStoreError> {
+        let stored = self
+            .0
+            .store(report)
+            .await
+            .map_err(|e| super::ReportStoreError(e.to_string()))?;
+        Ok(stored
+            .location(crate::report::sink::ObjectKind::Json)
+            .map_or_else(|| self.0.location(), str::to_string))
+    }
 }
 
 #[cfg(test)]
