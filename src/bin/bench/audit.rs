@@ -83,7 +83,7 @@ pub async fn audit_once(
     per_registry: usize,
 ) -> Result<AuditRun> {
     sim.reset(faults).await?;
-    let reports = TempDir::new("linkguard-bench-audit")?;
+    let reports = TempDir::for_reports("linkguard-bench-audit")?;
     let mut args: Vec<OsString> = vec![
         "audit".into(),
         "--dry-run".into(),

@@ -18,7 +18,7 @@ pub const RSS_CONCURRENCY: usize = 16;
 
 pub async fn run(env: &BenchEnv, sizes: &Sizes) -> Result<ColdResults> {
     let mut rig = Rig::start(env, sizes.rss_invocations, sizes.connections_per_registry).await?;
-    let reports = TempDir::new("linkguard-bench-reports")?;
+    let reports = TempDir::for_reports("linkguard-bench-reports")?;
 
     // One untimed start first, so every timed one finds the binary in the page cache.
     start_serve(env, rig.endpoint(), &reports).await?.guard.stop();

@@ -28,7 +28,7 @@ impl Kind {
 
 pub async fn run(env: &BenchEnv, sizes: &Sizes) -> Result<Vec<InvocationResult>> {
     let mut rig = Rig::start(env, sizes.invocations, sizes.connections_per_registry).await?;
-    let reports = TempDir::new("linkguard-bench-reports")?;
+    let reports = TempDir::for_reports("linkguard-bench-reports")?;
     let mut serve = serve::start(env, rig.endpoint(), reports.path()).await?;
     let url = serve.url("ConnectionEvents");
     let client = http_client(None)?;
@@ -57,21 +57,52 @@ pub async fn run(env: &BenchEnv, sizes: &Sizes) -> Result<Vec<InvocationResult>>
                 ms(percentile(&result.latencies, 99.0)),
                 result.per_second()
             );
-            out.push(InvocationResult {
-                kind: kind.as_str().to_string(),
-                concurrency: c,
-                invocations: n,
-                p50_ms: ms(percentile(&result.latencies, 50.0)),
-                p99_ms: ms(percentile(&result.latencies, 99.0)),
-                max_ms: ms(percentile(&result.latencies, 100.0)),
-                per_second: result.per_second(),
-                arm_calls_per_invocation: arm.total as f64 / n.max(1) as f64,
-                arm_calls_by_operation: arm.by_operation.clone(),
-            });
+            out.push(row(kind.as_str(), c, n, &result, &arm));
         }
     }
     serve.guard.stop();
+
+    // The same approvals with the reports on this machine's disk (each object fsynced), at
+    // concurrency 1, to show what a local-disk report store adds.
+    let disk = TempDir::new("linkguard-bench-reports-disk")?;
+    let mut serve = serve::start(env, rig.endpoint(), disk.path()).await?;
+    let url = serve.url("ConnectionEvents");
+    let n = (sizes.invocations / 10).max(8);
+    let requests = rig.approvals(n)?;
+    let _ = load::run(&client, &url, rig.filtered(4), 1).await;
+    rig.sandbox.reset_requests();
+    let result = load::run(&client, &url, requests, 1).await;
+    let arm = rig.sandbox.requests();
+    check(Kind::Approval, n, 1, &result, &rig, arm.total, arm.count("put-connection"))?;
+    if !serve.guard.running() {
+        return Err(BenchError::msg("linkguard serve exited during the run"));
+    }
+    serve.guard.stop();
+    out.push(row(DISK_KIND, 1, n, &result, &arm));
     Ok(out)
+}
+
+/// The kind of the extra row with the reports on disk.
+pub const DISK_KIND: &str = "approval, reports on local disk";
+
+fn row(
+    kind: &str,
+    c: usize,
+    n: usize,
+    result: &LoadResult,
+    arm: &linkguard::sim::RequestStats,
+) -> InvocationResult {
+    InvocationResult {
+        kind: kind.to_string(),
+        concurrency: c,
+        invocations: n,
+        p50_ms: ms(percentile(&result.latencies, 50.0)),
+        p99_ms: ms(percentile(&result.latencies, 99.0)),
+        max_ms: ms(percentile(&result.latencies, 100.0)),
+        per_second: result.per_second(),
+        arm_calls_per_invocation: arm.total as f64 / n.max(1) as f64,
+        arm_calls_by_operation: arm.by_operation.clone(),
+    }
 }
 
 /// Every invocation answered 200; filtered ones cost no ARM call; every approval approved.

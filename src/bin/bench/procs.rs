@@ -10,12 +10,31 @@ use crate::RunArgs;
 use crate::error::{BenchError, Result};
 use crate::stats::Sizes;
 
+/// Where report directories go when it exists (see [`TempDir::for_reports`]).
+pub const REPORTS_TMPFS: &str = "/dev/shm";
+
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(prefix: &str) -> Result<Self> {
-        let path = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
+        Self::new_in(&std::env::temp_dir(), prefix)
+    }
+
+    /// A directory for reports: on tmpfs (`/dev/shm`) where there is one, so the figures measure
+    /// linkguard rather than this disk's fsync (the report sink syncs every object it writes; in
+    /// Azure the reports go to Blob storage, not the instance's disk).
+    pub fn for_reports(prefix: &str) -> Result<Self> {
+        let shm = Path::new(REPORTS_TMPFS);
+        if shm.is_dir() {
+            Self::new_in(shm, prefix)
+        } else {
+            Self::new(prefix)
+        }
+    }
+
+    pub fn new_in(base: &Path, prefix: &str) -> Result<Self> {
+        let path = base.join(format!("{prefix}-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&path).map_err(|e| BenchError::io(&path, e))?;
         Ok(Self(path))
     }
