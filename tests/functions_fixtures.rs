@@ -135,7 +135,12 @@ async fn every_invocation_fixture_gets_its_documented_answer() {
                     if error == "UnknownFunction" {
                         assert_eq!(
                             answer["Error"]["functions"],
-                            json!(["ConnectionEvents", "ScheduledAudit", "ManualAudit"])
+                            json!([
+                                "ConnectionEvents",
+                                "ScheduledAudit",
+                                "ManualAudit",
+                                "SubscriptionAudit"
+                            ])
                         );
                         assert!(
                             answer["Error"]["message"]

@@ -175,9 +175,10 @@ impl ResourceId {
     /// Segment-wise prefix test: `self` is `other` or lies inside it. A VNet id contains its own
     /// subnets, never those of a VNet whose name merely starts the same (`hub` vs `hub2`).
     pub fn is_within(&self, other: &ResourceId) -> bool {
-        let a = self.key_segments();
-        let b = other.key_segments();
-        b.len() <= a.len() && a.iter().zip(b.iter()).all(|(x, y)| x == y)
+        let mut a = self.key_segments();
+        other
+            .key_segments()
+            .all(|y| a.next().is_some_and(|x| x.eq_ignore_ascii_case(y)))
     }
 
     fn render(&self) -> String {
@@ -199,38 +200,62 @@ impl ResourceId {
         out
     }
 
-    /// Lower-cased canonical segments: the identity used for equality and hashing.
-    fn key_segments(&self) -> Vec<String> {
-        let mut out = vec![
-            "subscriptions".to_string(),
-            self.subscription.to_ascii_lowercase(),
-        ];
-        if let Some(rg) = &self.resource_group {
-            out.push("resourcegroups".to_string());
-            out.push(rg.to_ascii_lowercase());
-        }
-        if let Some(ns) = &self.provider {
-            out.push("providers".to_string());
-            out.push(ns.to_ascii_lowercase());
-            for (t, n) in &self.levels {
-                out.push(t.to_ascii_lowercase());
-                out.push(n.to_ascii_lowercase());
-            }
-        }
-        out
+    /// The canonical segments (markers lower-case, values as given): the identity used for
+    /// equality, ordering and hashing, compared ASCII-case-insensitively. An iterator rather than a
+    /// lower-cased copy, so comparing ids allocates nothing (the sandbox and the engine compare
+    /// ids in loops over thousands of registries).
+    fn key_segments(&self) -> impl Iterator<Item = &str> + '_ {
+        let head = ["subscriptions", self.subscription.as_str()];
+        let group = self
+            .resource_group
+            .as_deref()
+            .into_iter()
+            .flat_map(|rg| ["resourcegroups", rg]);
+        let provider = self.provider.as_deref().into_iter().flat_map(move |ns| {
+            ["providers", ns].into_iter().chain(
+                self.levels
+                    .iter()
+                    .flat_map(|(t, n)| [t.as_str(), n.as_str()]),
+            )
+        });
+        head.into_iter().chain(group).chain(provider)
     }
+}
+
+/// Orders two segments as their ASCII-lower-cased forms would (bytewise, like `String`).
+fn segment_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 impl PartialEq for ResourceId {
     fn eq(&self, other: &Self) -> bool {
-        self.key_segments() == other.key_segments()
+        let mut a = self.key_segments();
+        let mut b = other.key_segments();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {}
+                _ => return false,
+            }
+        }
     }
 }
 impl Eq for ResourceId {}
 
 impl Hash for ResourceId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.key_segments().hash(state);
+        let mut count = 0usize;
+        for segment in self.key_segments() {
+            for b in segment.bytes() {
+                state.write_u8(b.to_ascii_lowercase());
+            }
+            // Terminator, so ("ab", "c") and ("a", "bc") hash apart (as `str` hashing does).
+            state.write_u8(0xff);
+            count += 1;
+        }
+        state.write_usize(count);
     }
 }
 
@@ -240,8 +265,21 @@ impl PartialOrd for ResourceId {
     }
 }
 impl Ord for ResourceId {
+    /// Lexicographic over the lower-cased segments (a prefix orders first).
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key_segments().cmp(&other.key_segments())
+        let mut a = self.key_segments();
+        let mut b = other.key_segments();
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return std::cmp::Ordering::Equal,
+                (None, Some(_)) => return std::cmp::Ordering::Less,
+                (Some(_), None) => return std::cmp::Ordering::Greater,
+                (Some(x), Some(y)) => match segment_cmp(x, y) {
+                    std::cmp::Ordering::Equal => {}
+                    other => return other,
+                },
+            }
+        }
     }
 }
 
@@ -353,6 +391,47 @@ mod tests {
 
     fn segment() -> impl Strategy<Value = String> {
         "[A-Za-z0-9][A-Za-z0-9._-]{0,11}"
+    }
+
+    /// The lower-cased segment vector the comparisons are defined by (what they allocated before).
+    fn lowered(id: &ResourceId) -> Vec<String> {
+        id.key_segments().map(str::to_ascii_lowercase).collect()
+    }
+
+    fn any_id() -> impl Strategy<Value = String> {
+        // Few distinct values per position, so equal prefixes and equal ids are common.
+        let seg = || proptest::sample::select(vec!["a", "A", "ab", "b", "B1", "b1", "z"]);
+        (seg(), proptest::option::of(seg()), 0usize..3, seg(), seg()).prop_map(
+            |(s, rg, depth, t, n)| {
+                let mut raw = format!("/subscriptions/{s}");
+                if let Some(rg) = rg {
+                    raw.push_str(&format!("/resourceGroups/{rg}"));
+                }
+                if depth > 0 {
+                    raw.push_str("/providers/Microsoft.X");
+                    for _ in 0..depth {
+                        raw.push_str(&format!("/{t}/{n}"));
+                    }
+                }
+                raw
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn comparisons_agree_with_the_lowered_segments(a in any_id(), b in any_id()) {
+            let (x, y) = (ResourceId::parse(&a).unwrap(), ResourceId::parse(&b).unwrap());
+            prop_assert_eq!(x == y, lowered(&x) == lowered(&y));
+            prop_assert_eq!(x.cmp(&y), lowered(&x).cmp(&lowered(&y)));
+            let within = lowered(&x).starts_with(&lowered(&y));
+            prop_assert_eq!(x.is_within(&y), within);
+            if x == y {
+                use std::collections::hash_map::DefaultHasher;
+                let h = |id: &ResourceId| { let mut s = DefaultHasher::new(); id.hash(&mut s); s.finish() };
+                prop_assert_eq!(h(&x), h(&y));
+            }
+        }
     }
 
     proptest! {

@@ -436,20 +436,46 @@ fn page(
     query: &[(String, String)],
     api_version: &str,
 ) -> Result<Value, ArmError> {
-    let skip = match query_value(query, "$skipToken") {
-        None => 0,
+    let skip = skip_token(query)?;
+    let size = sandbox.settings().page_size;
+    let total = items.len();
+    let value: Vec<Value> = items.into_iter().skip(skip).take(size).collect();
+    Ok(page_window(
+        sandbox,
+        value,
+        total,
+        skip,
+        raw_path,
+        api_version,
+    ))
+}
+
+/// The `$skipToken` of a list request (0 without one).
+fn skip_token(query: &[(String, String)]) -> Result<usize, ArmError> {
+    match query_value(query, "$skipToken") {
+        None => Ok(0),
         Some(t) => t.parse::<usize>().map_err(|_| {
             ArmError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidSkipToken",
                 format!("The skip token '{t}' is not one this list handed out."),
             )
-        })?,
-    };
+        }),
+    }
+}
+
+/// A page already cut from a list of `total` items starting at `skip`.
+fn page_window(
+    sandbox: &Sandbox,
+    value: Vec<Value>,
+    total: usize,
+    skip: usize,
+    raw_path: &str,
+    api_version: &str,
+) -> Value {
     let size = sandbox.settings().page_size;
-    let value: Vec<Value> = items.iter().skip(skip).take(size).cloned().collect();
     let mut out = json!({"value": value});
-    if skip + size < items.len() {
+    if skip.saturating_add(size) < total {
         let next = format!(
             "{}{raw_path}?api-version={api_version}&%24skipToken={}",
             sandbox.base_url(),
@@ -457,7 +483,7 @@ fn page(
         );
         set_at(&mut out, &["nextLink"], json!(next));
     }
-    Ok(out)
+    out
 }
 
 fn operation_url(sandbox: &Sandbox, raw_path: &str, op_id: &str, api_version: &str) -> String {
@@ -517,25 +543,19 @@ fn dispatch(
             );
             Ok(Reply::ok(out))
         }
-        "list-registries" => {
-            let items = sandbox.world().list_registries(s, None)?;
-            Ok(Reply::ok(page(
+        "list-registries" | "list-registries-by-group" => {
+            let rg = (route.operation == "list-registries-by-group").then_some(rg);
+            let skip = skip_token(query)?;
+            let size = sandbox.settings().page_size;
+            let (items, total) = sandbox.world().list_registries_window(s, rg, skip, size)?;
+            Ok(Reply::ok(page_window(
                 sandbox,
                 items,
+                total,
+                skip,
                 raw_path,
-                query,
                 api_version,
-            )?))
-        }
-        "list-registries-by-group" => {
-            let items = sandbox.world().list_registries(s, Some(rg))?;
-            Ok(Reply::ok(page(
-                sandbox,
-                items,
-                raw_path,
-                query,
-                api_version,
-            )?))
+            )))
         }
         "get-registry" => Ok(Reply::ok(sandbox.world().get_registry(s, rg, name)?)),
         "patch-registry" => {

@@ -305,11 +305,26 @@ impl World {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn list_registries(
         &self,
         subscription: &str,
         rg: Option<&str>,
     ) -> Result<Vec<Value>, ArmError> {
+        Ok(self
+            .list_registries_window(subscription, rg, 0, usize::MAX)?
+            .0)
+    }
+
+    /// One window of the registry list (`skip`, at most `take`) and the list's full length. Only
+    /// the window is rendered: a page of a 10,000-registry estate costs one page, not the estate.
+    pub(crate) fn list_registries_window(
+        &self,
+        subscription: &str,
+        rg: Option<&str>,
+        skip: usize,
+        take: usize,
+    ) -> Result<(Vec<Value>, usize), ArmError> {
         let scope = match rg {
             Some(rg) => format!("/subscriptions/{subscription}/resourceGroups/{rg}"),
             None => format!("/subscriptions/{subscription}"),
@@ -322,7 +337,7 @@ impl World {
         if let Some(rg) = rg {
             self.check_group(subscription, rg)?;
         }
-        Ok(self
+        let listed = self
             .registries
             .iter()
             .filter(|r| r.id.subscription().eq_ignore_ascii_case(subscription))
@@ -331,9 +346,10 @@ impl World {
                     r.id.resource_group()
                         .is_some_and(|g| g.eq_ignore_ascii_case(rg))
                 })
-            })
-            .map(render_registry)
-            .collect())
+            });
+        let total = listed.clone().count();
+        let window = listed.skip(skip).take(take).map(render_registry).collect();
+        Ok((window, total))
     }
 
     fn registry_index(&self, s: &str, rg: &str, name: &str) -> Result<usize, ArmError> {
