@@ -647,10 +647,7 @@ mod credentials {
         ) -> azure_core::Result<AccessToken> {
             let mut current = self.current.lock().unwrap();
             let now = Instant::now();
-            let fresh = match current.as_ref() {
-                Some((_, expiry)) if !self.refresh || *expiry > now + self.margin => false,
-                _ => true,
-            };
+            let fresh = !matches!(current.as_ref(), Some((_, expiry)) if !self.refresh || *expiry > now + self.margin);
             if fresh {
                 let mut issued = self.issued.lock().unwrap();
                 let token = format!("rotating-token-{}-{}", issued.len(), uuid::Uuid::new_v4());

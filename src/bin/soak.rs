@@ -3,6 +3,13 @@
 //! 1 when one was broken, 2 when the soak could not start. The checks are described in
 //! `tests/soak_support/mod.rs`, shared with the short version in `cargo test`.
 
+// The harness is test code shared with `tests/soak.rs`: it asserts with panics and indexes JSON.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 #[path = "../../tests/soak_support/mod.rs"]
 mod soak_support;
 
