@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use functions_support::*;
-use linkguard::host::functions::{connection_events, manual_audit, scheduled_audit};
+use linkguard::host::functions::{
+    connection_events, manual_audit, scheduled_audit, subscription_audit,
+};
 use serde_json::json;
 
 /// Lists the zip through Python's zipfile: name -> (unix mode, size).
@@ -74,6 +76,7 @@ async fn the_package_holds_what_the_functions_host_needs_and_every_function_is_s
             "ConnectionEvents/function.json",
             "ManualAudit/function.json",
             "ScheduledAudit/function.json",
+            "SubscriptionAudit/function.json",
             "host.json",
             "linkguard",
             "linkguard.toml",
@@ -145,6 +148,18 @@ async fn the_package_holds_what_the_functions_host_needs_and_every_function_is_s
                     json!({"Data": {binding: {"Method": "POST", "Body": "{\"dryRun\": true}"}}}),
                 )
             }
+            "queueTrigger" => {
+                // Without fan-out configured the handler answers, but refuses the work (500 to the
+                // host, so the message is retried): the route is served, the binding is right.
+                assert_eq!(binding, subscription_audit::BINDING, "{name}: binding name");
+                let invocation =
+                    json!({"Data": {binding: "{}"}, "Metadata": {"DequeueCount": "1"}});
+                let (status, body) = stack.server.invoke(&name, &invocation).await;
+                assert_ne!(status, 404, "{name} is not served: {body}");
+                assert_envelope(&body);
+                served.push(name);
+                continue;
+            }
             other => panic!("{name}: trigger {other} is not served by linkguard"),
         };
         assert_eq!(binding, expected, "{name}: binding name");
@@ -164,7 +179,12 @@ async fn the_package_holds_what_the_functions_host_needs_and_every_function_is_s
     served.sort();
     assert_eq!(
         served,
-        vec!["ConnectionEvents", "ManualAudit", "ScheduledAudit"]
+        vec![
+            "ConnectionEvents",
+            "ManualAudit",
+            "ScheduledAudit",
+            "SubscriptionAudit"
+        ]
     );
 }
 
