@@ -119,13 +119,26 @@ endpoints = [
 estate = {"registries": registries, "privateEndpoints": endpoints}
 (ROOT / "examples" / "estate.json").write_text(json.dumps(estate, indent=2) + "\n")
 
-# The same estate as `az acr list` / `az network private-endpoint show` print it: properties hoisted.
+# The same estate as `az acr list` / `az network private-endpoint show` print it: properties hoisted,
+# and network rules under the az SDK's attribute names (ipAddressOrRange, virtualNetworkResourceId)
+# instead of ARM's wire names (value, id).
+AZ_RULE_KEYS = {"ipRules": ("value", "ipAddressOrRange"), "virtualNetworkRules": ("id", "virtualNetworkResourceId")}
+
+def az_rule_set(rule_set):
+    out = dict(rule_set)
+    for key, (arm_name, az_name) in AZ_RULE_KEYS.items():
+        if key in out:
+            out[key] = [{(az_name if k == arm_name else k): v for k, v in rule.items()} for rule in out[key]]
+    return out
+
 def flatten(obj, nested=()):
     out = {k: v for k, v in obj.items() if k != "properties"}
     out["resourceGroup"] = obj["id"].split("/")[4]
     for k, v in obj.get("properties", {}).items():
         if k in nested and isinstance(v, list):
             v = [{**{kk: vv for kk, vv in x.items() if kk != "properties"}, **x.get("properties", {})} for x in v]
+        if k == "networkRuleSet" and isinstance(v, dict):
+            v = az_rule_set(v)
         out[k] = v
     return out
 

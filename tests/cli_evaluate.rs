@@ -134,6 +134,35 @@ fn sample_estate_shows_every_finding_code() {
 
 #[test]
 fn az_cli_shape_gives_the_same_plan() {
+    // The az file must really be in az's shape, or this compares a file with itself: properties
+    // hoisted, and network rules under az's names (`ipAddressOrRange`, `virtualNetworkResourceId`).
+    let az: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/estate-az.json")).unwrap(),
+    )
+    .unwrap();
+    let registries = az["registries"].as_array().unwrap();
+    assert!(registries.iter().all(|r| r.get("properties").is_none()));
+    let rule_sets: Vec<&Value> = registries
+        .iter()
+        .filter_map(|r| r.get("networkRuleSet"))
+        .collect();
+    let ip_rules: Vec<&Value> = rule_sets
+        .iter()
+        .flat_map(|s| s["ipRules"].as_array().unwrap())
+        .collect();
+    assert!(!ip_rules.is_empty());
+    assert!(
+        ip_rules
+            .iter()
+            .all(|r| r.get("ipAddressOrRange").is_some() && r.get("value").is_none())
+    );
+    assert!(
+        rule_sets
+            .iter()
+            .filter_map(|s| s.get("virtualNetworkRules"))
+            .flat_map(|v| v.as_array().unwrap())
+            .any(|r| r.get("virtualNetworkResourceId").is_some())
+    );
     assert_eq!(
         evaluate_json("examples/estate.json"),
         evaluate_json("examples/estate-az.json")

@@ -61,7 +61,8 @@ pub struct NetworkRuleSet {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IpRule {
-    /// An IPv4 address or CIDR range, as ARM stores it.
+    /// An IPv4 address or CIDR range, as ARM stores it (`ipAddressOrRange` in az CLI output).
+    #[serde(alias = "ipAddressOrRange")]
     pub value: String,
     #[serde(default = "allow", deserialize_with = "nullable::or_allow")]
     pub action: String,

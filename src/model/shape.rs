@@ -20,9 +20,27 @@ const ENVELOPE: &[&str] = &[
     "resourceGroup",
 ];
 
-/// Registry body in either shape -> ARM shape (connections included).
+/// The az CLI prints network rules with its SDK's attribute names, not ARM's wire names:
+/// `(rule list, az name, ARM name)`.
+const AZ_RULE_KEYS: &[(&str, &str, &str)] = &[
+    ("ipRules", "ipAddressOrRange", "value"),
+    ("virtualNetworkRules", "virtualNetworkResourceId", "id"),
+];
+
+/// Registry body in either shape -> ARM shape (connections and network rules included).
 pub fn registry_to_arm(value: Value) -> Value {
     let mut reg = wrap_properties(value);
+    if let Some(rule_set) = reg
+        .pointer_mut("/properties/networkRuleSet")
+        .and_then(Value::as_object_mut)
+    {
+        for (list, az_name, arm_name) in AZ_RULE_KEYS {
+            let rules = rule_set.get_mut(*list).and_then(Value::as_array_mut);
+            for rule in rules.into_iter().flatten().filter_map(Value::as_object_mut) {
+                rename_key(rule, az_name, arm_name);
+            }
+        }
+    }
     if let Some(conns) = reg
         .pointer_mut("/properties/privateEndpointConnections")
         .and_then(Value::as_array_mut)
@@ -57,6 +75,16 @@ pub fn endpoint_to_arm(value: Value) -> Value {
         }
     }
     pe
+}
+
+/// Renames `from` to `to` unless the ARM name is already there (then ARM's value wins).
+fn rename_key(obj: &mut Map<String, Value>, from: &str, to: &str) {
+    if obj.contains_key(to) {
+        return;
+    }
+    if let Some(v) = obj.remove(from) {
+        obj.insert(to.to_string(), v);
+    }
 }
 
 fn wrap_properties(value: Value) -> Value {
@@ -98,5 +126,29 @@ mod tests {
             "Pending"
         );
         assert_eq!(registry_to_arm(arm.clone()), arm);
+    }
+
+    #[test]
+    fn az_network_rule_names_become_arm_names() {
+        // What `az acr show` prints for a registry with an IP rule and a legacy VNet rule.
+        let subnet = "/subscriptions/s/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/hub/subnets/build";
+        let cli = json!({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/r",
+            "name": "r", "resourceGroup": "rg",
+            "networkRuleSet": {"defaultAction": "Deny",
+                "ipRules": [{"action": "Allow", "ipAddressOrRange": "203.0.113.10"}],
+                "virtualNetworkRules": [{"action": "Allow", "virtualNetworkResourceId": subnet}]}});
+        let arm = registry_to_arm(cli);
+        let rules = &arm["properties"]["networkRuleSet"];
+        assert_eq!(
+            rules["ipRules"][0],
+            json!({"action": "Allow", "value": "203.0.113.10"})
+        );
+        assert_eq!(
+            rules["virtualNetworkRules"][0],
+            json!({"action": "Allow", "id": subnet})
+        );
+        let registry: crate::model::registry::Registry = serde_json::from_value(arm).unwrap();
+        assert_eq!(registry.ip_rules()[0].value, "203.0.113.10");
+        assert_eq!(registry.vnet_rule_count(), 1);
     }
 }
