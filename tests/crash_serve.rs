@@ -10,6 +10,8 @@
 )]
 
 mod engine_support;
+#[path = "support_report/mod.rs"]
+mod support_report;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -78,6 +80,10 @@ fn free_port() -> u16 {
 
 /// `linkguard serve` as the Functions host starts it: settings in the environment.
 async fn start_serve(dir: &Path, sim: &str) -> (Proc, String) {
+    start_serve_with(dir, sim, Stdio::null()).await
+}
+
+async fn start_serve_with(dir: &Path, sim: &str, stdout: Stdio) -> (Proc, String) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_linkguard"))
         .arg("serve")
@@ -88,7 +94,8 @@ async fn start_serve(dir: &Path, sim: &str) -> (Proc, String) {
         .env("LINKGUARD_STATIC_TOKEN", "t")
         .env("LINKGUARD_REPORTS", dir.join("reports"))
         .env("LINKGUARD_EVENT_TOPICS", format!("/subscriptions/{SUB}"))
-        .stdout(Stdio::null())
+        .env("LINKGUARD_LOG", "info")
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -319,6 +326,13 @@ async fn kill_9_of_serve_mid_invocations_then_redelivery_converges_without_dupli
         let r: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{} is not whole JSON ({e})", f.display()));
         assert_eq!(r["schema"], "linkguard.report/v1", "{}", f.display());
+        if let Err(errors) = support_report::schema::validate(&r) {
+            panic!(
+                "{} violates the report schema:\n{}",
+                f.display(),
+                errors.join("\n")
+            );
+        }
     }
     let latest: Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("reports/latest.json")).unwrap())
@@ -333,4 +347,147 @@ async fn kill_9_of_serve_mid_invocations_then_redelivery_converges_without_dupli
         "nothing left to do: {}",
         latest["actions"]
     );
+}
+
+/// The Functions host stops a worker with SIGTERM. An invocation already in flight (ARM slowed by
+/// the sandbox's latency fault) still gets its 200 with its write done; the process then exits 0
+/// and nothing listens any more. Its log line carries the invocation id in the span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_invocation_in_flight_then_exits_0_and_refuses_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("estate.json"), estate(2).to_string()).unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let (_sim_proc, sim) = start_sim(&dir.path().join("estate.json"));
+    let (mut serve, base) = start_serve_with(dir.path(), &sim, Stdio::piped()).await;
+    let stdout = serve.0.stdout.take().unwrap();
+    let log_lines = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    // Every ARM call now takes 700 ms: the invocation is still working when SIGTERM arrives.
+    let set = reqwest::Client::new()
+        .post(format!("{sim}/_sim/faults"))
+        .bearer_auth("t")
+        .header("content-type", "application/json")
+        .body(json!({"spec": "latency=700ms"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(set.status().is_success());
+
+    let conn = platform_conn(0);
+    let inv = event_invocation(&connection_event("evt-sigterm", &conn));
+    let invocation_id = "3f6c1a52-sigterm-0001";
+    let call = {
+        let base = base.clone();
+        tokio::spawn(async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{base}/ConnectionEvents"))
+                .header("content-type", "application/json")
+                .header("x-azure-functions-invocationid", invocation_id)
+                .body(inv.to_string())
+                .send()
+                .await
+                .map_err(|e| format!("the in-flight invocation was cut off: {e}"))?;
+            let status = resp.status().as_u16();
+            let text = resp.text().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((status, text))
+        })
+    };
+    // SIGTERM once the invocation has reached ARM (its first call is under way).
+    let started = Instant::now();
+    while sim_get(&sim, "/_sim/requests").await["total"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no ARM call");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = serve.0.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(kill.success(), "kill -TERM {pid}");
+    let signalled = Instant::now();
+
+    let (status, text) = tokio::time::timeout(Duration::from_secs(30), call)
+        .await
+        .expect("the in-flight invocation must be answered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(500),
+        "answered {:?} after SIGTERM: it was not in flight",
+        signalled.elapsed()
+    );
+    let estate_now = sim_get(&sim, "/_sim/estate").await;
+    let found = estate_now["registries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            r["properties"]["privateEndpointConnections"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .find(|c| c["id"].as_str().unwrap().eq_ignore_ascii_case(&conn))
+        .unwrap();
+    assert_eq!(
+        found["properties"]["privateLinkServiceConnectionState"]["status"], "Approved",
+        "the write of the in-flight invocation is done"
+    );
+
+    // The process exits 0 by itself.
+    let exited = Instant::now();
+    let code = loop {
+        if let Some(code) = serve.0.try_wait().unwrap() {
+            break code;
+        }
+        assert!(
+            exited.elapsed() < Duration::from_secs(10),
+            "serve did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(code.code(), Some(0), "exit status {code:?}");
+    let refused = reqwest::Client::new()
+        .get(format!("{base}/"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(
+        refused.as_ref().is_err_and(reqwest::Error::is_connect),
+        "nothing may listen after the exit: {refused:?}"
+    );
+
+    let lines = log_lines.join().unwrap();
+    let finished = lines
+        .iter()
+        .find(|l| l.contains("invocation finished"))
+        .unwrap_or_else(|| panic!("no `invocation finished` line in {lines:#?}"));
+    assert!(
+        finished.contains(&format!("invocation_id={invocation_id}"))
+            && finished.contains("ConnectionEvents"),
+        "the span carries the invocation id: {finished}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("SIGTERM")),
+        "the shutdown is logged: {lines:#?}"
+    );
+    let mut files = Vec::new();
+    json_files(&dir.path().join("reports"), &mut files);
+    assert!(!files.is_empty(), "the invocation wrote its report");
+    for f in &files {
+        let r: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        if let Err(errors) = support_report::schema::validate(&r) {
+            panic!(
+                "{} violates the report schema:\n{}",
+                f.display(),
+                errors.join("\n")
+            );
+        }
+    }
 }
