@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser that reads outside input (cargo fuzz, libFuzzer).
-#   scripts/fuzz.sh smoke          a few seconds per target (CI)
-#   scripts/fuzz.sh run [SECONDS]  a campaign per target (default 600 s)
-# Crashes land in fuzz/artifacts/<target>/; fix them and keep the input in fuzz/regressions/<target>/,
-# which every run replays first.
+#   scripts/fuzz.sh smoke [SECONDS]  one build, then SECONDS per target (default 3; CI)
+#   scripts/fuzz.sh run [SECONDS]    a campaign per target (default 600 s)
+#   scripts/fuzz.sh run SECONDS T... only the named targets
+# Every run first replays fuzz/regressions/<target>/ (kept crash inputs) and fails if one crashes.
+# Seeds are read from fuzz/corpus/<target>/ and never written: what a run discovers goes to
+# fuzz/target/corpus/<target>/ (ignored by git, reused by the next run). Crashes land in
+# fuzz/artifacts/<target>/; fix them, then move the input to fuzz/regressions/<target>/ so
+# `cargo test --test fuzz_corpus` replays it in every CI run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-smoke}"
-seconds="${2:-600}"
-[[ "$mode" == smoke ]] && seconds=5
+case "$mode" in
+  smoke) seconds="${2:-3}" ;;
+  run) seconds="${2:-600}" ;;
+  *) echo "usage: scripts/fuzz.sh smoke|run [SECONDS] [TARGET...]" >&2; exit 2 ;;
+esac
+shift $(($# > 2 ? 2 : $#))
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2
@@ -17,11 +25,28 @@ fi
 # cargo fuzz passes -Z flags (sanitizers, coverage); the machine has one stable toolchain.
 export RUSTC_BOOTSTRAP=1
 
-targets=$(cd fuzz && cargo fuzz list)
+cd fuzz
+# One build for every target (one cargo invocation shares the dependency graph), then the
+# binaries run directly: `cargo fuzz run` would re-check the build once per target.
+if (($#)); then
+  targets="$*"
+  for t in $targets; do cargo fuzz build "$t"; done
+else
+  targets="$(cargo fuzz list)"
+  cargo fuzz build
+fi
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+bin_dir="target/$triple/release"
+
 for t in $targets; do
-  mkdir -p "fuzz/corpus/$t" "fuzz/regressions/$t"
-  if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
-    (cd fuzz && cargo fuzz run "$t" regressions/"$t"/* -- -runs=0)
+  mkdir -p "corpus/$t" "regressions/$t" "target/corpus/$t" "artifacts/$t"
+  mapfile -t regressions < <(find "regressions/$t" -type f ! -name README.md | sort)
+  if ((${#regressions[@]})); then
+    echo "== $t: replaying ${#regressions[@]} input(s) of fuzz/regressions/$t"
+    "$bin_dir/$t" -runs=0 "${regressions[@]}"
   fi
-  (cd fuzz && cargo fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 12)
+  echo "== $t: fuzzing ${seconds}s"
+  "$bin_dir/$t" "target/corpus/$t" "corpus/$t" \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    -artifact_prefix="artifacts/$t/" 2>&1 | tail -n 12
 done
