@@ -633,6 +633,25 @@ async fn the_deadline_bounds_retries_and_server_waits() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_after_gives_up_at_once_without_panicking() {
+    // `Instant::now() + Duration::from_secs(i64::MAX)` overflows the clock: the wait must be capped
+    // and compared without that addition, and the deadline then says "not worth waiting".
+    for header in ["Retry-After", "x-ms-retry-after-ms"] {
+        let fake = start_fake(|_| vec![reply(429).header(header, "9223372036854775807")]).await;
+        let started = Instant::now();
+        let e = client(&fake).get_registry(&id(REGISTRY)).await.unwrap_err();
+        assert_eq!(e.kind, ResourceErrorKind::Transient, "{header}");
+        assert_eq!(e.status, Some(429), "{header}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{header}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(fake.seen().len(), 1, "{header}");
+    }
+}
+
+#[tokio::test]
 async fn an_empty_rate_limit_bucket_pauses_the_next_request() {
     let registry = example_body("acr-2025-11-01.RegistryGet.json", "200");
     let fake = start_fake(move |_| {

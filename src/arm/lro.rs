@@ -187,7 +187,7 @@ impl ArmClient {
         }
 
         let settings = &self.lro;
-        let deadline = Instant::now() + settings.max_wait;
+        let deadline = super::retry::instant_after(Instant::now(), settings.max_wait);
         let mut delay = settings.delay_after(&first.headers);
         let mut last = format!("HTTP {}", first.status);
         loop {

@@ -83,15 +83,32 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
+/// The longest server wait hint taken as given. ARM asks for seconds to minutes; anything longer
+/// (say `Retry-After: 9223372036854775807`) is read as this, and the deadline then decides.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// The server's wait hint: `x-ms-retry-after-ms`, `retry-after-ms`, then `Retry-After` (seconds or
-/// an HTTP date). Negative or past values mean "now".
+/// an HTTP date), capped at [`MAX_RETRY_AFTER`]. Negative or past values mean "now".
 pub(crate) fn retry_after(headers: &Headers) -> Option<Duration> {
     let hint = get_retry_after(
         headers,
         OffsetDateTime::now_utc,
         &[X_MS_RETRY_AFTER_MS, RETRY_AFTER_MS, RETRY_AFTER],
     )?;
-    Some(Duration::try_from(hint).unwrap_or(Duration::ZERO))
+    Some(
+        Duration::try_from(hint)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
+}
+
+/// `from + wait` without the overflow panic of `Instant + Duration`: a wait too long for the clock
+/// (from a setting or a server) ends at the farthest instant the clock can hold a century out.
+pub(crate) fn instant_after(from: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(wait)
+        .or_else(|| from.checked_add(CENTURY))
+        .unwrap_or(from)
 }
 
 /// True when a response says a rate-limit bucket is empty.
@@ -134,7 +151,10 @@ impl ArmRetryPolicy {
         if bucket_empty(headers)
             && let Ok(mut guard) = self.not_before.lock()
         {
-            *guard = Some(Instant::now() + self.settings.rate_limit_pause);
+            *guard = Some(instant_after(
+                Instant::now(),
+                self.settings.rate_limit_pause,
+            ));
         }
     }
 }
@@ -180,7 +200,7 @@ impl Policy for ArmRetryPolicy {
         next: &[Arc<dyn Policy>],
     ) -> PolicyResult {
         let start = Instant::now();
-        let deadline = start + self.settings.total_deadline;
+        let deadline = instant_after(start, self.settings.total_deadline);
         let mut attempts: u32 = 0;
         loop {
             if attempts > 0 {
@@ -251,7 +271,7 @@ impl Policy for ArmRetryPolicy {
             }
             // The server's hint wins when it gives one; our backoff is only for when it does not.
             let wait = hint.unwrap_or_else(|| self.settings.backoff(attempts));
-            if Instant::now() + wait > deadline {
+            if wait > deadline.saturating_duration_since(Instant::now()) {
                 return give_up(
                     outcome,
                     format!(
@@ -337,6 +357,26 @@ mod tests {
         h.insert(RETRY_AFTER, "-3");
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         assert_eq!(retry_after(&Headers::new()), None);
+    }
+
+    #[test]
+    fn huge_waits_are_capped_and_never_overflow_the_clock() {
+        for (header, value) in [
+            (RETRY_AFTER, "9223372036854775807"),
+            (RETRY_AFTER, "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (X_MS_RETRY_AFTER_MS, "9223372036854775807"),
+        ] {
+            let mut h = Headers::new();
+            h.insert(header, value);
+            assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER), "{value}");
+        }
+        let now = Instant::now();
+        assert_eq!(
+            instant_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        // `now + Duration::MAX` panics; this saturates somewhere in the far future.
+        assert!(instant_after(now, Duration::MAX) > now + Duration::from_secs(3600 * 24 * 365));
     }
 
     #[test]
