@@ -76,6 +76,15 @@ fn count(stats: &Value, op: &str) -> u64 {
     stats["by_operation"][op].as_u64().unwrap_or(0)
 }
 
+/// A stored report, checked against the JSON schema.
+fn read_report(path: &std::path::Path) -> Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let report: Value = serde_json::from_slice(&bytes).unwrap();
+    support_report::schema::validate(&report)
+        .unwrap_or_else(|e| panic!("{} fails the report schema: {e:?}", path.display()));
+    report
+}
+
 fn audit(sim: &Sim, dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_linkguard"));
     cmd.args([
@@ -152,6 +161,39 @@ async fn kill_9_mid_audit_then_rerun_converges_without_duplicate_writes() {
         "every approval written exactly once across both runs: {}",
         s["by_operation"]
     );
+    // The restarted run's own report: stored, valid, complete, each action once, and its applied
+    // approvals exactly the writes the killed run did not get to.
+    let second = read_report(&dir.path().join("reports/latest.json"));
+    assert_eq!(second["complete"], true, "run 2 report: {second}");
+    let actions = second["actions"].as_array().unwrap();
+    let mut keys: Vec<(String, String, String)> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["registry"].as_str().unwrap().to_ascii_lowercase(),
+                a["connection"].as_str().unwrap_or("").to_ascii_lowercase(),
+                a["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    keys.sort();
+    let before_dedup = keys.len();
+    keys.dedup();
+    assert_eq!(
+        keys.len(),
+        before_dedup,
+        "run 2 reports an action twice: {actions:#?}"
+    );
+    let applied = actions
+        .iter()
+        .filter(|a| a["action"] == "approve" && a["outcome"] == "applied")
+        .count() as u64;
+    assert_eq!(
+        applied,
+        n as u64 - writes_before,
+        "run 2 applied the approvals the killed run had not written"
+    );
+    let run2_id = second["run"]["id"].as_str().unwrap().to_string();
     // ARM finishes abandoned operations whether or not anyone polls; a third run then sees a
     // converged estate, writes nothing, and reports it complete.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -177,10 +219,12 @@ async fn kill_9_mid_audit_then_rerun_converges_without_duplicate_writes() {
         approved >= 2 * n,
         "every platform connection approved, old ones kept: {approved}"
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("reports/latest.json")).unwrap())
-            .unwrap();
-    support_report::schema::validate(&report).unwrap_or_else(|e| panic!("report schema: {e:?}"));
+    let report = read_report(&dir.path().join("reports/latest.json"));
+    assert_ne!(
+        report["run"]["id"],
+        run2_id.as_str(),
+        "run 3 stored its own report"
+    );
     assert_eq!(report["complete"], true);
     assert_eq!(report["totals"]["approved"], 2 * n as u64);
     assert_eq!(report["totals"]["pending"], n as u64);
