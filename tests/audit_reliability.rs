@@ -71,10 +71,7 @@ async fn audit_costs_list_pages_plus_one_reread_write_and_polls_per_change() {
         "one write per change"
     );
     let polls = stats.count("connection-operation-status");
-    assert!(
-        polls >= n as u64,
-        "each write's LRO is polled through InProgress: {polls}"
-    );
+    assert_lro_polls(polls, n as u64);
     assert_eq!(
         stats.total,
         1 + lists + 3 * n as u64 + polls,
@@ -87,6 +84,56 @@ async fn audit_costs_list_pages_plus_one_reread_write_and_polls_per_change() {
     // Totals reflect the state after the run.
     assert_eq!(report.totals.approved, 2 * n as u64);
     assert_eq!(report.totals.pending, n as u64);
+}
+
+/// The sandbox answers a status poll `InProgress` `SimOptions::lro_polls` (1) times, then
+/// `Succeeded`: two polls per operation. An operation nobody polls finishes on its own after 200 ms
+/// (`retry_after_secs = 0`), so on a loaded machine the first poll may already see `Succeeded`.
+/// Hence between one and two polls per operation; any extra poll fails.
+fn assert_lro_polls(polls: u64, operations: u64) {
+    let per_op = u64::from(linkguard::sim::SimOptions::default().lro_polls) + 1;
+    assert!(
+        (operations..=operations * per_op).contains(&polls),
+        "{polls} polls for {operations} operations: expected 1..={per_op} each"
+    );
+}
+
+#[tokio::test]
+async fn a_remediation_costs_one_reread_one_patch_its_polls_and_the_final_get() {
+    let mut estate = serde_json::json!({"registries": [registry(SUB, "acr00000", &[])]});
+    estate["registries"][0]["properties"]["publicNetworkAccess"] = serde_json::json!("Enabled");
+    let sim = sandbox(estate, 50, "").await;
+    let text = "version = 1\n[network]\npublic_network_access = \"Disabled\"\nremediate = true\n";
+    let result = engine(client(&sim, fast_retry()), policy(text))
+        .audit()
+        .await
+        .validated();
+    let report = &result.report;
+    assert!(report.complete, "{:?}", report.errors);
+    assert_eq!(report.actions.len(), 1, "{:?}", report.actions);
+    assert_eq!(
+        (
+            report.actions[0].action.as_str(),
+            &report.actions[0].outcome
+        ),
+        ("patch", &Outcome::Applied)
+    );
+    let reg = sim.registry_json(&registry_id(SUB, "acr00000")).unwrap();
+    assert_eq!(reg["properties"]["publicNetworkAccess"], "Disabled");
+
+    let stats = sim.requests();
+    assert_eq!(stats.count("list-subscriptions"), 1);
+    assert_eq!(stats.count("list-registries"), 1);
+    assert_eq!(
+        stats.count("get-registry"),
+        2,
+        "one re-read under the lock, one final GET after the operation"
+    );
+    assert_eq!(stats.count("patch-registry"), 1);
+    let polls = stats.count("registry-operation-status");
+    assert_lro_polls(polls, 1);
+    assert_eq!(stats.total, 5 + polls, "nothing else: {stats:?}");
+    assert_eq!(report.run.arm_requests, stats.total);
 }
 
 #[tokio::test]
@@ -187,9 +234,14 @@ async fn transient_5xx_and_dropped_connections_are_retried() {
         4
     );
     let stats = sim.requests();
+    // Each kind really happened (the seed is fixed), so every kind was retried through.
     assert!(
-        stats.count_fault("drop") + stats.count_status(503) + stats.count_status(500) > 0,
-        "faults were injected: {stats:?}"
+        stats.count_fault("drop") >= 1,
+        "a connection was dropped: {stats:?}"
+    );
+    assert!(
+        stats.count_status(503) + stats.count_status(500) >= 1,
+        "a server error was answered: {stats:?}"
     );
 }
 
@@ -261,12 +313,54 @@ async fn an_unreadable_subscription_makes_the_run_incomplete_and_the_rest_is_aud
     assert_eq!(status_in_sim(&sim, &platform_conn(1)), "Approved");
 }
 
-/// Wraps the real client and lets a person approve a connection between the audit's read and its
-/// re-read, through the sandbox.
+#[tokio::test]
+async fn an_unreadable_registry_makes_the_run_incomplete_and_the_others_are_applied() {
+    // Three registries in one readable subscription; the identity may not read the middle one
+    // (a deny on that registry). Named registries (an event, `--registry`) are each read with a GET.
+    let sim = sandbox(estate(3), 50, "").await;
+    let denied = registry_id(SUB, "acr00001");
+    sim.deny_registry(&denied);
+    let ids: Vec<ResourceId> = (0..3)
+        .map(|i| ResourceId::parse(&registry_id(SUB, &format!("acr{i:05}"))).unwrap())
+        .collect();
+    let result = engine(client(&sim, fast_retry()), policy(POLICY))
+        .reconcile(&ids)
+        .await
+        .validated();
+    let report = &result.report;
+    assert!(!report.complete);
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert!(
+        report.errors[0].scope.eq_ignore_ascii_case(&denied),
+        "{:?}",
+        report.errors[0]
+    );
+    assert!(
+        report.errors[0].message.contains("AuthorizationFailed"),
+        "the ARM error reaches the report: {}",
+        report.errors[0].message
+    );
+    assert_eq!(result.registries_read, 2);
+    assert_eq!(report.totals.registries, 2);
+    let applied: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.outcome == Outcome::Applied)
+        .collect();
+    assert_eq!(applied.len(), 2, "{:?}", report.actions);
+    assert_eq!(status_in_sim(&sim, &platform_conn(0)), "Approved");
+    assert_eq!(status_in_sim(&sim, &platform_conn(1)), "Pending");
+    assert_eq!(status_in_sim(&sim, &platform_conn(2)), "Approved");
+    assert_eq!(sim.requests().count("put-connection"), 2);
+}
+
+/// Wraps the real client and lets a person decide a connection (sets `status`) between the audit's
+/// read and its re-read, through the sandbox.
 struct PersonActsFirst {
     inner: linkguard::arm::ArmClient,
     sim: linkguard::sim::Sandbox,
     target: String,
+    status: &'static str,
 }
 
 #[async_trait]
@@ -277,7 +371,7 @@ impl Resources for PersonActsFirst {
     async fn list_registries(&self, s: &str, rg: Option<&str>) -> ResourceResult<Vec<Registry>> {
         let regs = self.inner.list_registries(s, rg).await;
         self.sim
-            .set_connection_status(&self.target, "Rejected", Some("rejected by a person"))
+            .set_connection_status(&self.target, self.status, Some("decided by a person"))
             .unwrap();
         regs
     }
@@ -308,14 +402,16 @@ impl Resources for PersonActsFirst {
     }
 }
 
-#[tokio::test]
-async fn a_connection_decided_by_someone_else_mid_run_is_not_written() {
+/// The audit would approve `platform_conn(0)`; a person sets `status` on it after the audit read
+/// the registry. The person's decision stands and the connection is not written.
+async fn decided_by_someone_else_mid_run(status: &'static str) {
     let sim = sandbox(estate(2), 50, "").await;
     let target = platform_conn(0);
     let resources = PersonActsFirst {
         inner: client(&sim, fast_retry()),
         sim: sim.handle(),
         target: target.clone(),
+        status,
     };
     let e = Engine::new(
         Arc::new(resources),
@@ -329,27 +425,48 @@ async fn a_connection_decided_by_someone_else_mid_run_is_not_written() {
         .iter()
         .filter(|a| a.outcome == Outcome::Skipped)
         .collect();
-    assert_eq!(skipped.len(), 1, "{:?}", result.report.actions);
+    assert_eq!(skipped.len(), 1, "{status}: {:?}", result.report.actions);
     assert_eq!(skipped[0].connection.as_deref(), Some(target.as_str()));
     assert!(
         skipped[0]
             .error
             .as_deref()
             .unwrap_or("")
-            .contains("changed"),
+            .contains(&format!("changed from Pending to {status}")),
         "{:?}",
         skipped[0]
     );
     assert_eq!(
         status_in_sim(&sim, &target),
-        "Rejected",
+        status,
         "the person's decision stands"
     );
+    let c = sim.connection_json(&target).unwrap();
     assert_eq!(
-        sim.requests().count("put-connection"),
+        c["properties"]["privateLinkServiceConnectionState"]["description"], "decided by a person",
+        "not written again, not even with the same status"
+    );
+    let stats = sim.requests();
+    assert_eq!(
+        stats.count("put-connection"),
         1,
         "only the other registry's connection was written"
     );
+    assert_eq!(
+        stats.count("get-connection"),
+        3,
+        "two re-reads (one finds the change) and one final GET"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_rejected_by_someone_else_mid_run_is_not_written() {
+    decided_by_someone_else_mid_run("Rejected").await;
+}
+
+#[tokio::test]
+async fn a_connection_approved_by_someone_else_mid_run_is_not_written_again() {
+    decided_by_someone_else_mid_run("Approved").await;
 }
 
 #[tokio::test]

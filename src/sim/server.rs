@@ -297,6 +297,12 @@ impl Sandbox {
         self.world().add_private_endpoint(body)
     }
 
+    /// Denies the caller every request on one registry (403 `AuthorizationFailed`), as a deny
+    /// assignment on that registry would; other registries of its subscription stay readable.
+    pub fn deny_registry(&self, id: &str) {
+        self.world().deny_registry(id);
+    }
+
     /// The registry as a GET would answer it now (connections included).
     pub fn registry_json(&self, id: &str) -> Option<Value> {
         self.world().registry_json(id)

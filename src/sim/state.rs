@@ -148,6 +148,9 @@ pub(crate) struct World {
     groups: BTreeSet<(String, String)>,
     /// Operations by lower-cased id.
     ops: HashMap<String, Lro>,
+    /// Lower-cased ids of registries the caller may not read (a deny on that one registry), set by
+    /// tests through [`Sandbox::deny_registry`](super::Sandbox::deny_registry).
+    denied_registries: BTreeSet<String>,
 }
 
 pub(crate) fn now_rfc3339() -> String {
@@ -358,10 +361,22 @@ impl World {
         self.check_readable(s, "Microsoft.ContainerRegistry/registries/read", &scope)?;
         self.check_group(s, rg)?;
         let wanted = ResourceId::parse(&scope).map_err(|e| ArmError::bad_request(e.to_string()))?;
+        if self.denied_registries.contains(&scope.to_ascii_lowercase()) {
+            return Err(ArmError::authorization_failed(
+                "Microsoft.ContainerRegistry/registries/read",
+                &scope,
+            ));
+        }
         self.registries
             .iter()
             .position(|r| r.id == wanted)
             .ok_or_else(|| ArmError::not_found(&format!("{REGISTRY_TYPE}/{name}"), rg))
+    }
+
+    /// From now on, reads and writes of this registry (and its connections) answer 403
+    /// `AuthorizationFailed`; lists still show it, as they only need the subscription's read.
+    pub(crate) fn deny_registry(&mut self, id: &str) {
+        self.denied_registries.insert(id.to_ascii_lowercase());
     }
 
     fn registry_at(&self, idx: usize) -> Result<&RegistryEntry, ArmError> {
