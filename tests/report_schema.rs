@@ -122,3 +122,49 @@ fn types_formats_and_rules_between_fields_are_checked() {
     doc["errors"] = json!([]);
     rejected_because(&doc, "/errors");
 }
+
+/// A document with exactly the fields DESIGN 6 shows (no `severity`, no `by_state`) validates and
+/// reads: the schema requires nothing the contract does not list.
+#[test]
+fn a_report_with_only_design_fields_validates_reads_and_renders() {
+    let mut doc = produced();
+    for item in doc["needs_attention"].as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("severity");
+    }
+    for registry in doc["registries"].as_array_mut().unwrap() {
+        registry.as_object_mut().unwrap().remove("by_state");
+    }
+    schema::validate(&doc).unwrap();
+    let report: linkguard::report::Report = serde_json::from_value(doc.clone()).unwrap();
+    assert_eq!(
+        report.needs_attention.len(),
+        doc["needs_attention"].as_array().unwrap().len()
+    );
+    // Renderers list such items as `unspecified`, after every known severity.
+    let markdown = render::markdown::render(&report);
+    let rows = markdown.matches("| **unspecified** |").count();
+    assert_eq!(rows, report.needs_attention.len(), "{markdown}");
+    let html = render::html::render(&report);
+    assert!(html.contains(">unspecified</span>"), "{html}");
+}
+
+/// The extensions are optional in the schema, so nothing but this test holds the writer to them:
+/// every needs-attention item carries a severity from the schema's list, every registry its counts.
+#[test]
+fn the_writer_always_emits_the_extension_fields() {
+    let doc = produced();
+    let s: Value = serde_json::from_str(linkguard::report::schema::REPORT_JSON_SCHEMA).unwrap();
+    let severities = s["$defs"]["attention"]["properties"]["severity"]["enum"]
+        .as_array()
+        .unwrap();
+    let items = doc["needs_attention"].as_array().unwrap();
+    assert!(!items.is_empty());
+    for item in items {
+        assert!(severities.contains(&item["severity"]), "{item}");
+    }
+    let registries = doc["registries"].as_array().unwrap();
+    assert!(!registries.is_empty());
+    for registry in registries {
+        assert!(registry["by_state"]["pending"].is_u64(), "{registry}");
+    }
+}

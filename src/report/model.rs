@@ -109,7 +109,10 @@ pub struct AttentionItem {
     pub registry: String,
     pub connection: Option<String>,
     pub code: String,
-    /// `high` | `medium` | `low` | `info` (extension of the contract: lets renderers sort).
+    /// `high` | `medium` | `low` | `info` (extension of the contract: lets renderers sort). Always
+    /// written; a report without it (only DESIGN's fields) still reads, with an empty severity that
+    /// renderers list last.
+    #[serde(default)]
     pub severity: String,
     pub message: String,
     pub fix: String,

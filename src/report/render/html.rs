@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
-    outcome_str, severity_rank, short_name, sorted_attention, trigger_str,
+    outcome_str, severity_label, severity_rank, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::{Report, StateCounts};
 
@@ -417,7 +417,7 @@ pub fn render(report: &Report) -> String {
                 out,
                 "<tr data-severity=\"{}\" data-rank=\"{rank}\"><td><span class=\"sev sev-{class}\">{}</span></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}<div class=\"fix\">Fix: {}</div></td></tr>",
                 escape(&item.severity),
-                escape(&item.severity),
+                escape(severity_label(&item.severity)),
                 escape(&item.code),
                 name_cell(&item.registry),
                 optional_name_cell(item.connection.as_deref()),

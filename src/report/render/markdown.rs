@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{
     OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
-    outcome_str, short_digest, short_name, sorted_attention, trigger_str,
+    outcome_str, severity_label, short_digest, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::Report;
 
@@ -204,7 +204,7 @@ pub fn render(report: &Report) -> String {
             row(
                 &mut out,
                 &[
-                    format!("**{}**", escape(&item.severity)),
+                    format!("**{}**", escape(severity_label(&item.severity))),
                     escape(&item.code),
                     name(&item.registry),
                     item.connection.as_deref().map(name).unwrap_or_default(),

@@ -83,6 +83,15 @@ pub fn severity_rank(severity: &str) -> usize {
         .unwrap_or(SEVERITIES.len())
 }
 
+/// What to show for a severity: a report with only DESIGN's fields has none.
+pub fn severity_label(severity: &str) -> &str {
+    if severity.is_empty() {
+        "unspecified"
+    } else {
+        severity
+    }
+}
+
 /// Needs-attention items sorted by severity (stable: report order within a severity).
 pub fn sorted_attention(report: &Report) -> Vec<&AttentionItem> {
     let mut items: Vec<&AttentionItem> = report.needs_attention.iter().collect();

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::{
     OUTCOMES, SEVERITIES, attention_count, attention_other_count, mode_str, outcome_count,
-    outcome_str, short_digest, short_name, sorted_attention, trigger_str,
+    outcome_str, severity_label, short_digest, short_name, sorted_attention, trigger_str,
 };
 use crate::report::model::Report;
 
@@ -159,7 +159,7 @@ pub fn render(report: &Report) -> String {
         let _ = write!(
             out,
             "  {:<6}  {}  {}",
-            clean(&item.severity.to_ascii_uppercase()),
+            clean(&severity_label(&item.severity).to_ascii_uppercase()),
             clean(&item.code),
             clean(short_name(&item.registry))
         );
