@@ -169,6 +169,12 @@ fn registry_event_reconciles_once_and_duplicates_are_skipped() {
                     ["status"],
                 "Approved"
             );
+            let files_after_first = l.report_files();
+            assert_eq!(
+                files_after_first.len(),
+                4,
+                "one run's json, md and html plus latest.json: {files_after_first:?}"
+            );
             let after_first = l.sandbox.requests();
             assert!(
                 after_first.count("put-connection") >= 1,
@@ -202,6 +208,16 @@ fn registry_event_reconciles_once_and_duplicates_are_skipped() {
             assert_eq!(
                 after_second.count("put-connection"),
                 after_first.count("put-connection")
+            );
+            assert_eq!(
+                l.report_files(),
+                files_after_first,
+                "the duplicate wrote no report"
+            );
+            assert_eq!(
+                l.assert_reports_valid(),
+                2,
+                "the run's JSON and latest.json"
             );
         },
     );
@@ -386,6 +402,29 @@ fn wrong_or_missing_secret_is_401_and_nothing_else_happens() {
                 assert_eq!(status, 401, "{what}: {reply}");
                 assert_eq!(reply["error"]["code"], code, "{what}: {reply}");
             }
+            // A request that cannot even be read as a Function URL request (its requestContext is
+            // broken) is still refused for the secret first, not answered 400.
+            for (what, request, code) in [
+                (
+                    "unreadable request, no secret",
+                    good.clone().query(&[]),
+                    "MissingSecret",
+                ),
+                (
+                    "unreadable request, wrong secret",
+                    good.clone().query(&[("code", "nope")]),
+                    "WrongSecret",
+                ),
+            ] {
+                let mut payload = request.event();
+                payload["requestContext"]["http"] = json!(1);
+                let (status, reply) = l.invoke(payload).http();
+                assert_eq!(
+                    (status, reply["error"]["code"].as_str()),
+                    (401, Some(code)),
+                    "{what}: {reply}"
+                );
+            }
             assert_eq!(
                 l.sandbox.requests().total,
                 0,
@@ -469,6 +508,22 @@ fn malformed_bodies_are_400_with_a_message() {
                 let message = reply["error"]["message"].as_str().unwrap();
                 assert!(message.contains(needle), "{what}: {message}");
             }
+            // With the right secret, a request that does not read as a Function URL request is 400.
+            let mut unreadable = base.event();
+            unreadable["requestContext"]["http"] = json!(1);
+            let (status, reply) = l.invoke(unreadable).http();
+            assert_eq!(
+                (status, reply["error"]["code"].as_str()),
+                (400, Some("BadRequest")),
+                "{reply}"
+            );
+            assert!(
+                reply["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Function URL"),
+                "{reply}"
+            );
             // An empty batch is not malformed: nothing to do.
             assert_eq!(l.http(&base).http().0, 200);
             assert_eq!(l.sandbox.requests().total, 0);

@@ -35,6 +35,9 @@ use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "../support_report/mod.rs"]
+pub mod support_report;
+
 pub const SECRET: &str = "lambda-test-webhook-secret-7f3a9c";
 pub const STATIC_TOKEN: &str = "lambda-test-arm-token";
 pub const SUB: &str = "11111111-1111-1111-1111-111111111111";
@@ -565,6 +568,26 @@ impl Lambda {
         out
     }
 
+    /// Checks every JSON report written so far (each run's and `latest.json`) against
+    /// `schemas/report.schema.json`; returns how many it checked.
+    pub fn assert_reports_valid(&self) -> usize {
+        let files: Vec<String> = self
+            .report_files()
+            .into_iter()
+            .filter(|f| f.ends_with(".json"))
+            .collect();
+        for file in &files {
+            let doc = read_json(&self.reports.path().join(file));
+            if let Err(errors) = support_report::schema::validate(&doc) {
+                panic!(
+                    "report {file} violates schemas/report.schema.json:\n{}",
+                    errors.join("\n")
+                );
+            }
+        }
+        files.len()
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
@@ -590,6 +613,8 @@ pub fn with_lambda(test_name: &str, setup: Setup, body: impl FnOnce(&Lambda)) {
             body(l);
             let _ = child.kill();
             let _ = child.wait();
+            // Whatever the test did, every report it left behind must be schema-valid.
+            l.assert_reports_valid();
             let printed = l.output();
             for secret in [SECRET, STATIC_TOKEN] {
                 assert!(

@@ -22,14 +22,7 @@ pub async fn handle(state: &LambdaState, event: LambdaEvent<Value>) -> Result<Va
 /// [`handle`] without the Lambda context, for embedders and tests.
 pub async fn dispatch(state: &LambdaState, payload: Value) -> Result<Value, HandlerError> {
     match Invocation::classify(payload) {
-        Invocation::Http(request) => {
-            let reply = webhook::handle(state, &request).await;
-            to_value(reply)
-        }
-        Invocation::BadHttp(reason) => {
-            tracing::warn!("unreadable HTTP request: {reason}");
-            to_value(HttpReply::error(400, "BadRequest", reason))
-        }
+        Invocation::Http(payload) => to_value(webhook::handle(state, payload).await),
         Invocation::Schedule(s) => {
             let mut log = InvocationLog::new();
             log.info(format!(

@@ -8,6 +8,8 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use aws_lambda_events::lambda_function_urls::{
     LambdaFunctionUrlRequest, LambdaFunctionUrlResponse,
 };
+use std::fmt;
+
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -18,9 +20,9 @@ pub enum Source {
     ApiGatewayV2,
 }
 
-/// The parts of an HTTP request the webhook needs. The raw query string and the body are never
-/// logged: the query carries the webhook secret.
-#[derive(Clone, Debug)]
+/// The parts of an HTTP request the webhook needs. Query and header values are never logged (either
+/// may carry the webhook secret), nor the body: `Debug` shows only names and sizes.
+#[derive(Clone)]
 pub struct HttpRequest {
     pub source: Source,
     /// Upper case, e.g. `POST`.
@@ -30,6 +32,21 @@ pub struct HttpRequest {
     pub query: Vec<(String, String)>,
     pub body: Option<String>,
     pub is_base64_encoded: bool,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let header_names: Vec<&str> = self.headers.keys().map(|k| k.as_str()).collect();
+        let query_names: Vec<&str> = self.query.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("HttpRequest")
+            .field("source", &self.source)
+            .field("method", &self.method)
+            .field("headers (values redacted)", &header_names)
+            .field("query (values redacted)", &query_names)
+            .field("body_len", &self.body.as_ref().map(String::len))
+            .field("is_base64_encoded", &self.is_base64_encoded)
+            .finish()
+    }
 }
 
 impl HttpRequest {
@@ -242,6 +259,29 @@ mod tests {
         let r = HttpRequest::from_value(function_url(None, false, "")).unwrap();
         assert_eq!(r.query("code"), Some("fallback"));
         assert!(r.body_bytes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn debug_shows_names_never_values() {
+        let r = HttpRequest::from_value(function_url(
+            Some("{\"secret-body\": 1}"),
+            false,
+            "code=query-secret-value",
+        ))
+        .unwrap();
+        let shown = format!("{r:?}");
+        for hidden in ["query-secret-value", "secret-body", "application/json"] {
+            assert!(!shown.contains(hidden), "{hidden} in {shown}");
+        }
+        for name in [
+            "x-linkguard-secret",
+            "\"code\"",
+            "POST",
+            "FunctionUrl",
+            "body_len: Some(18)",
+        ] {
+            assert!(shown.contains(name), "{name} missing from {shown}");
+        }
     }
 
     #[test]

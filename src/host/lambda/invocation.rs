@@ -5,8 +5,6 @@
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde_json::Value;
 
-use super::http::HttpRequest;
-
 /// `detail-type` of EventBridge schedules (rules and Scheduler alike).
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 /// Sources that send scheduled events: EventBridge rules and EventBridge Scheduler (whose target
@@ -15,10 +13,9 @@ pub const SCHEDULE_SOURCES: [&str; 2] = ["aws.events", "aws.scheduler"];
 
 #[derive(Debug)]
 pub enum Invocation {
-    /// Function URL or API Gateway v2 HTTP request.
-    Http(Box<HttpRequest>),
-    /// Shaped like an HTTP request but unreadable as one.
-    BadHttp(String),
+    /// Shaped like a Function URL or API Gateway v2 HTTP request (`requestContext.http`); left raw
+    /// so the webhook secret is checked before anything else reads it.
+    Http(Value),
     /// An EventBridge schedule: audit.
     Schedule(Schedule),
     /// Any other EventBridge event: not for linkguard.
@@ -51,10 +48,7 @@ impl Invocation {
             .and_then(|c| c.get("http"))
             .is_some()
         {
-            return match HttpRequest::from_value(payload) {
-                Ok(r) => Invocation::Http(Box::new(r)),
-                Err(e) => Invocation::BadHttp(e),
-            };
+            return Invocation::Http(payload);
         }
         let text = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
         if let (Some(detail_type), Some(source)) = (text("detail-type"), text("source")) {
@@ -143,7 +137,7 @@ mod tests {
         ));
         assert!(matches!(
             Invocation::classify(json!({"requestContext": {"http": 1}})),
-            Invocation::BadHttp(_)
+            Invocation::Http(_)
         ));
         match Invocation::classify(json!({"hello": 1})) {
             Invocation::Unknown(m) => assert!(m.contains("[hello]"), "{m}"),

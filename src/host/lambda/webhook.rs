@@ -1,7 +1,8 @@
 //! Event Grid (or a CloudEvents producer) pushing to the Function URL.
 //!
-//! Order matters: the secret is checked first, before the body is decoded or parsed and before any
-//! ARM call; then the handshakes; then the events go through the same processing as the Functions
+//! Order matters: the secret is checked first, on the raw payload, before the request is parsed or
+//! its body decoded and before any ARM call; then the request is read (400 if it cannot be); then
+//! the handshakes; then the events go through the same processing as the Functions
 //! host (parse, dedupe by event id, select by topic and operation, resolve endpoints, reconcile,
 //! store the report).
 //!
@@ -21,16 +22,24 @@ use crate::host::functions::log::InvocationLog;
 /// Event Grid's delivery kind header.
 pub const EVENT_TYPE_HEADER: &str = "aeg-event-type";
 
-pub async fn handle(state: &LambdaState, request: &HttpRequest) -> HttpReply {
-    if let Err(reply) = auth::authorize(request, state.webhook_secret()) {
+/// Handles a raw Function URL / API Gateway v2 invocation payload.
+pub async fn handle(state: &LambdaState, payload: Value) -> HttpReply {
+    if let Err(reply) = auth::authorize(&payload, state.webhook_secret()) {
         tracing::warn!(
-            "webhook request refused ({}): {:?} from the {:?}",
+            "webhook request refused ({}): {:?}",
             reply.status,
-            reply.error_code(),
-            request.source
+            reply.error_code()
         );
         return reply;
     }
+    let request = match HttpRequest::from_value(payload) {
+        Ok(r) => r,
+        Err(reason) => {
+            tracing::warn!("unreadable HTTP request: {reason}");
+            return HttpReply::error(400, "BadRequest", reason);
+        }
+    };
+    let request = &request;
     match request.method.as_str() {
         "OPTIONS" => abuse_protection(request),
         "POST" => deliver(state, request).await,
