@@ -401,7 +401,7 @@ fn app_settings_cover_every_design_setting() {
     assert_eq!(value("AzureWebJobsStorage__accountName"), "storage.name");
     assert_eq!(
         value("AzureWebJobsStorage__clientId"),
-        "identity.properties.clientId"
+        "hostIdentity.properties.clientId"
     );
     assert_eq!(
         value("LINKGUARD_REPORTS"),

@@ -5,15 +5,17 @@
     clippy::indexing_slicing
 )]
 //! The custom role in infra/azure/modules/role.bicep grants exactly the ARM actions linkguard
-//! performs (src/arm/operations.rs): every permission the code needs is granted, nothing more, in
-//! both branches of the `includePrivateEndpointRead` parameter.
+//! performs: the permissions (src/arm/operations.rs) of the operations the ARM client issues
+//! (src/arm/client.rs `CLIENT_OPERATIONS`). Every permission the code needs is granted, nothing
+//! more, in both branches of the `includePrivateEndpointRead` parameter.
 
 #[path = "infra/bicep.rs"]
 mod bicep;
 
 use std::collections::BTreeSet;
 
-use linkguard::arm::operations::{OPERATIONS, permissions};
+use linkguard::arm::client::CLIENT_OPERATIONS;
+use linkguard::arm::operations::{OPERATIONS, client_operations, permissions};
 
 const ROLE: &str = "infra/azure/modules/role.bicep";
 const MAIN: &str = "infra/azure/main.bicep";
@@ -87,8 +89,7 @@ fn optional_actions_are_exactly_the_optional_operations() {
         &role_file,
         "var linkguardOptionalActions =",
     ));
-    let table: BTreeSet<&str> = OPERATIONS
-        .iter()
+    let table: BTreeSet<&str> = client_operations()
         .filter(|o| o.optional)
         .map(|o| o.permission)
         .collect();
@@ -112,6 +113,34 @@ fn optional_actions_are_exactly_the_optional_operations() {
         bicep::line_value(module, "includePrivateEndpointRead"),
         "includePrivateEndpointRead"
     );
+}
+
+#[test]
+fn the_role_follows_the_clients_operations_not_the_whole_table() {
+    // Every operation the client issues is in the table, with the same method.
+    for (name, method) in CLIENT_OPERATIONS {
+        assert!(
+            client_operations().any(|o| o.name == *name && o.method == *method),
+            "src/arm/client.rs issues {method} {name}, which src/arm/operations.rs does not list"
+        );
+    }
+    assert_eq!(client_operations().count(), CLIENT_OPERATIONS.len());
+    // Table entries only the sandbox serves grant nothing unless a client operation needs the
+    // same permission.
+    let needed = permissions(true);
+    for op in OPERATIONS {
+        let issued = client_operations().any(|c| c.name == op.name);
+        assert_eq!(
+            needed.contains(&op.permission),
+            issued || client_operations().any(|c| c.permission == op.permission),
+            "{}: {}",
+            op.name,
+            op.permission
+        );
+    }
+    assert!(!needed.contains(&"Microsoft.ContainerRegistry/registries/privateLinkResources/read"));
+    // An empty scope.subscriptions (DESIGN 3.0) lists subscriptions.
+    assert!(permissions(false).contains(&"Microsoft.Resources/subscriptions/read"));
 }
 
 #[test]
@@ -201,6 +230,95 @@ fn role_is_assigned_to_linkguards_identity_at_the_governed_subscription() {
     );
 }
 
+/// Every role assignment in app.bicep: (resource name, principal, scope, role definition id var).
+fn storage_role_assignments(app: &str) -> Vec<(String, String, String, String)> {
+    const DECL: &str = "'Microsoft.Authorization/roleAssignments@";
+    let mut out = Vec::new();
+    for (at, _) in app.match_indices(DECL) {
+        let line_start = app[..at].rfind('\n').map_or(0, |i| i + 1);
+        let name = app[line_start..at]
+            .trim()
+            .strip_prefix("resource ")
+            .unwrap_or_else(|| panic!("{APP}: unexpected role assignment declaration"))
+            .trim()
+            .to_string();
+        let block = bicep::block_after(&app[at..], DECL);
+        assert!(
+            bicep::has_key(block, "scope"),
+            "{APP}: role assignment {name} has no scope (it would hold for the whole resource group)"
+        );
+        let role = bicep::line_value(block, "roleDefinitionId")
+            .strip_prefix("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', ")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{APP}: {name}: roleDefinitionId is not a built-in role id"))
+            .to_string();
+        out.push((
+            name,
+            bicep::line_value(block, "principalId").to_string(),
+            bicep::line_value(block, "scope").to_string(),
+            role,
+        ));
+    }
+    out
+}
+
+#[test]
+fn linkguards_identity_holds_no_account_wide_storage_role() {
+    let app = bicep::read(APP);
+    let assignments = storage_role_assignments(&app);
+    let linkguard: BTreeSet<(&str, &str)> = assignments
+        .iter()
+        .filter(|(_, principal, _, _)| principal == "identity.properties.principalId")
+        .map(|(_, _, scope, role)| (scope.as_str(), role.as_str()))
+        .collect();
+    // The reports container (DESIGN 6) and the fan-out queues (docs/fanout.md), each on its own.
+    assert_eq!(
+        linkguard,
+        BTreeSet::from([
+            ("reportsContainer", "storageBlobDataContributor"),
+            ("fanOutQueue", "storageQueueDataContributor"),
+            ("fanOutPoisonQueue", "storageQueueDataContributor"),
+        ]),
+        "{APP}: linkguard's identity must hold exactly these data roles"
+    );
+    // What must stay account-wide (the Functions host's AzureWebJobsStorage) is held by the
+    // host's own identity, which AzureWebJobsStorage and the deployment storage name.
+    for (name, principal, scope, _) in &assignments {
+        if scope == "storage" {
+            assert_eq!(
+                principal, "hostIdentity.properties.principalId",
+                "{APP}: {name} grants an account-wide role to someone other than the host identity"
+            );
+        }
+    }
+    let settings = bicep::app_settings(bicep::block_after(&app, "appSettings:"));
+    let value = |name: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{APP}: app setting {name} missing"))
+    };
+    assert_eq!(
+        value("AzureWebJobsStorage__clientId"),
+        "hostIdentity.properties.clientId"
+    );
+    assert_eq!(value("AZURE_CLIENT_ID"), "identity.properties.clientId");
+    let site = bicep::block_after(&app, "resource functionApp 'Microsoft.Web/sites@");
+    let deployment = bicep::block_after(site, "authentication:");
+    assert_eq!(
+        bicep::line_value(deployment, "userAssignedIdentityResourceId"),
+        "hostIdentity.id"
+    );
+
+    // The queues are the ones SubscriptionAudit listens on and the host poisons into.
+    let trigger: serde_json::Value =
+        serde_json::from_str(&bicep::read("function/SubscriptionAudit/function.json")).unwrap();
+    let queue = trigger["bindings"][0]["queueName"].as_str().unwrap();
+    assert!(app.contains(&format!("var fanOutQueueName = '{queue}'")));
+    assert!(app.contains("var fanOutPoisonQueueName = '${fanOutQueueName}-poison'"));
+}
+
 #[test]
 fn reports_role_is_scoped_to_the_reports_container() {
     let app = bicep::read(APP);
@@ -216,6 +334,10 @@ fn reports_role_is_scoped_to_the_reports_container() {
     assert!(
         app.contains("var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'"),
         "{APP}: Storage Blob Data Contributor role id"
+    );
+    assert!(
+        app.contains("var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'"),
+        "{APP}: Storage Queue Data Contributor role id"
     );
     let container = bicep::block_after(
         &app,

@@ -1,6 +1,11 @@
-//! The one table of every ARM operation linkguard can issue, with the RBAC permission it needs.
-//! The custom role in `infra/azure` is tested against this table: every permission granted is used,
-//! every permission used is granted.
+//! The one table of every ARM operation linkguard knows, with the RBAC permission it needs.
+//!
+//! Two readers: the ARM client issues the operations it lists in
+//! [`CLIENT_OPERATIONS`](super::client::CLIENT_OPERATIONS), and the sandbox (`src/sim/routing.rs`)
+//! serves every operation here, a few more than the client issues (the list calls SDK clients make).
+//! The custom role in `infra/azure` is [`permissions`], derived from the client's operations only
+//! and tested against the role (tests/infra_role.rs): every permission the client needs is granted,
+//! nothing more.
 
 /// api-version for Microsoft.ContainerRegistry calls.
 pub const ACR_API_VERSION: &str = "2025-11-01";
@@ -43,6 +48,8 @@ macro_rules! op {
 }
 
 pub const OPERATIONS: &[Operation] = &[
+    // DESIGN 3.0: an empty `scope.subscriptions` means every subscription the identity can list,
+    // which takes GET /subscriptions and so Microsoft.Resources/subscriptions/read.
     op!(
         "list-subscriptions",
         "GET",
@@ -79,6 +86,8 @@ pub const OPERATIONS: &[Operation] = &[
         "{R}/operationStatuses/{id}",
         "Microsoft.ContainerRegistry/registries/operationStatuses/read"
     ),
+    // Served by the sandbox for SDK clients; linkguard's client reads a registry's connections from
+    // the registry (get-registry) and each one with get-connection.
     op!(
         "list-connections",
         "GET",
@@ -109,6 +118,8 @@ pub const OPERATIONS: &[Operation] = &[
         "{R}/privateEndpointConnections/{c}/operationStatuses/{id}",
         "Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read"
     ),
+    // Served by the sandbox for SDK clients; linkguard's client never issues it, so the role does
+    // not grant privateLinkResources/read.
     op!(
         "list-private-link-resources",
         "GET",
@@ -124,13 +135,21 @@ pub const OPERATIONS: &[Operation] = &[
     ),
 ];
 
-/// Distinct permissions, required ones first.
+/// The operations the ARM client issues ([`CLIENT_OPERATIONS`](super::client::CLIENT_OPERATIONS)),
+/// in table order.
+pub fn client_operations() -> impl Iterator<Item = &'static Operation> {
+    OPERATIONS.iter().filter(|o| {
+        super::client::CLIENT_OPERATIONS
+            .iter()
+            .any(|(name, method)| o.name == *name && o.method == *method)
+    })
+}
+
+/// Distinct permissions of the client's operations, required ones first: what the custom role
+/// grants (optional ones only with `includePrivateEndpointRead`).
 pub fn permissions(include_optional: bool) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for op in OPERATIONS
-        .iter()
-        .filter(|o| include_optional || !o.optional)
-    {
+    for op in client_operations().filter(|o| include_optional || !o.optional) {
         if !out.contains(&op.permission) {
             out.push(op.permission);
         }

@@ -1,5 +1,6 @@
 // Resource-group part of the linkguard deployment: identities, storage (host + reports + dead
-// letters + deployment package), monitoring, the Flex Consumption plan and the function app.
+// letters + deployment package + fan-out queues), monitoring, the Flex Consumption plan and the
+// function app.
 // Deployed by ../main.bicep; every choice is explained in infra/README.md.
 
 param location string
@@ -29,6 +30,10 @@ var functionAppName = toLower('${baseName}-${suffix}')
 var reportsContainerName = 'linkguard-reports'
 var deadLetterContainerName = 'linkguard-deadletter'
 var deploymentContainerName = 'app-package'
+// The fan-out queue (docs/fanout.md): SubscriptionAudit's queue trigger listens on it
+// (function/SubscriptionAudit/function.json), and the host moves failed messages to '<name>-poison'.
+var fanOutQueueName = 'linkguard-audits'
+var fanOutPoisonQueueName = '${fanOutQueueName}-poison'
 
 // Built-in role definition ids.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -36,10 +41,18 @@ var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-// linkguard's identity: ARM (custom role, assigned in main.bicep), the reports container, and the
-// Functions host's own storage and telemetry.
+// linkguard's identity (AZURE_CLIENT_ID): ARM (custom role, assigned in main.bicep), the reports
+// container and the fan-out queues. Nothing account-wide.
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: identityName
+  location: location
+  tags: tags
+}
+
+// The Functions host's identity (AzureWebJobsStorage__clientId): its storage account (leases, keys,
+// the deployment package), the queue trigger, telemetry. linkguard never signs in with it.
+resource hostIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${baseName}-host-id'
   location: location
   tags: tags
 }
@@ -158,6 +171,21 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource fanOutQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: fanOutQueueName
+}
+
+resource fanOutPoisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: fanOutPoisonQueueName
+}
+
 // linkguard writes reports: Storage Blob Data Contributor on the reports container only.
 resource reportsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(reportsContainer.id, identity.id, storageBlobDataContributor)
@@ -170,38 +198,75 @@ resource reportsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Functions host requirement (identity-based AzureWebJobsStorage, deployment package): blob owner on
-// the account. This also covers the reports container; see infra/README.md.
+// Fan-out enqueuer (linkguard, with its own credential): creates both queues when missing (Create
+// Queue needs queues/write, which of the built-in queue data roles only Contributor holds), sends
+// one message per subscription, peeks the poison queue when closing a run. Scoped to each queue.
+resource fanOutQueueWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fanOutQueue.id, identity.id, storageQueueDataContributor)
+  scope: fanOutQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'linkguard: enqueue one audit per subscription (fan-out)'
+  }
+}
+
+resource fanOutPoisonReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fanOutPoisonQueue.id, identity.id, storageQueueDataContributor)
+  scope: fanOutPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'linkguard: create and peek the fan-out poison queue'
+  }
+}
+
+// Functions host requirement (identity-based AzureWebJobsStorage: timer leases, host keys; the Flex
+// deployment package): blob owner on the account, held by the host's identity only.
 resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, storageBlobDataOwner)
+  name: guid(storage.id, hostIdentity.id, storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
-    principalId: identity.properties.principalId
+    principalId: hostIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Functions host: AzureWebJobsStorage blobs (leases, secrets) and the deployment package'
   }
 }
 
-// Functions host requirement: queues of AzureWebJobsStorage (and the fan-out queue of DESIGN 8).
-resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, identity.id, storageQueueDataContributor)
-  scope: storage
+// The host's queue trigger (SubscriptionAudit) reads and deletes messages and moves poisoned ones:
+// Contributor on the two queues it touches, not the account.
+resource hostQueueProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fanOutQueue.id, hostIdentity.id, storageQueueDataContributor)
+  scope: fanOutQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
-    principalId: identity.properties.principalId
+    principalId: hostIdentity.properties.principalId
     principalType: 'ServicePrincipal'
-    description: 'Functions host: AzureWebJobsStorage queues'
+    description: 'Functions host: SubscriptionAudit queue trigger'
+  }
+}
+
+resource hostPoisonQueueWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(fanOutPoisonQueue.id, hostIdentity.id, storageQueueDataContributor)
+  scope: fanOutPoisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributor)
+    principalId: hostIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+    description: 'Functions host: move poisoned SubscriptionAudit messages'
   }
 }
 
 // Application Insights with local auth off takes telemetry from Entra principals with this role.
 resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(appInsights.id, identity.id, monitoringMetricsPublisher)
+  name: guid(appInsights.id, hostIdentity.id, monitoringMetricsPublisher)
   scope: appInsights
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
-    principalId: identity.properties.principalId
+    principalId: hostIdentity.properties.principalId
     principalType: 'ServicePrincipal'
     description: 'Functions host: send telemetry with Entra auth'
   }
@@ -256,6 +321,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${identity.id}': {}
+      '${hostIdentity.id}': {}
     }
   }
   properties: {
@@ -282,7 +348,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'AzureWebJobsStorage__clientId'
-          value: identity.properties.clientId
+          value: hostIdentity.properties.clientId
         }
         {
           name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
@@ -290,7 +356,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
-          value: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+          value: 'ClientId=${hostIdentity.properties.clientId};Authorization=AAD'
         }
         {
           name: 'AZURE_CLIENT_ID'
@@ -329,7 +395,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identity.id
+            userAssignedIdentityResourceId: hostIdentity.id
           }
         }
       }
@@ -345,7 +411,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
   dependsOn: [
     hostBlobOwner
-    hostQueueContributor
+    hostQueueProcessor
+    hostPoisonQueueWriter
     telemetryPublisher
     deploymentContainer
   ]
@@ -372,6 +439,7 @@ output functionAppName string = functionApp.name
 output functionAppId string = functionApp.id
 output identityPrincipalId string = identity.properties.principalId
 output identityClientId string = identity.properties.clientId
+output hostIdentityPrincipalId string = hostIdentity.properties.principalId
 output eventGridIdentityId string = eventGridIdentity.id
 output storageAccountId string = storage.id
 output deadLetterContainerName string = deadLetterContainerName

@@ -12,9 +12,11 @@ param principalId string
 @description('Grant Microsoft.Network/privateEndpoints/read. Needed only when the policy uses match.subnets (endpoints must be resolved to learn their subnet).')
 param includePrivateEndpointRead bool = false
 
-// The ARM actions linkguard performs: src/arm/operations.rs (OPERATIONS, permissions()).
+// The ARM actions linkguard performs: the permissions of the operations the ARM client issues
+// (src/arm/client.rs CLIENT_OPERATIONS, looked up in src/arm/operations.rs; permissions()).
 // tests/infra_role.rs holds these two lists against permissions(false) and permissions(true).
 var linkguardRequiredActions = [
+  // GET /subscriptions, for a policy whose scope.subscriptions is empty (every visible subscription).
   'Microsoft.Resources/subscriptions/read'
   'Microsoft.ContainerRegistry/registries/read'
   'Microsoft.ContainerRegistry/registries/write'
@@ -23,7 +25,6 @@ var linkguardRequiredActions = [
   'Microsoft.ContainerRegistry/registries/privateEndpointConnections/write'
   'Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete'
   'Microsoft.ContainerRegistry/registries/privateEndpointConnections/operationStatuses/read'
-  'Microsoft.ContainerRegistry/registries/privateLinkResources/read'
 ]
 var linkguardOptionalActions = [
   'Microsoft.Network/privateEndpoints/read'
