@@ -257,11 +257,18 @@ fn parse_policy(v: Option<String>) -> Result<PolicyLocation, SettingError> {
                 redact_url(v)
             ),
         })?;
-        if url.scheme() != "https" {
+        // Plain http only to loopback (Azurite); a SAS or token would otherwise travel in clear.
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if url.scheme() != "https" && !loopback {
             return Err(SettingError {
                 key: POLICY,
                 message: format!(
-                    "`{}` uses http; a policy blob URL must be https",
+                    "`{}` uses http; a policy blob URL must be https (plain http is accepted for a loopback emulator only)",
                     redact_url(v)
                 ),
             });
@@ -579,6 +586,18 @@ mod tests {
         .unwrap();
         assert!(matches!(s.policy, PolicyLocation::Url(_)));
         assert!(!s.policy.to_string().contains("sig=X"));
+        // Azurite on loopback may be plain http; any other host may not.
+        let s = settings(&[(
+            POLICY,
+            "http://127.0.0.1:10000/devstoreaccount1/cfg/p.toml?sig=X",
+        )])
+        .unwrap();
+        assert!(matches!(s.policy, PolicyLocation::Url(_)));
+        let e = settings(&[(POLICY, "http://10.0.0.1/devstoreaccount1/cfg/p.toml")]).unwrap_err();
+        assert!(
+            e.names(POLICY) && e.to_string().contains("must be https"),
+            "{e}"
+        );
     }
 
     #[test]

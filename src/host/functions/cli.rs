@@ -1,13 +1,15 @@
 //! `linkguard serve`: reads and checks every setting and the policy, binds
 //! `127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT` and serves until SIGTERM/SIGINT.
 //!
-//! A misconfigured deployment (malformed setting, missing or invalid policy, no port) stops here with
-//! a message naming the setting, before the host's readiness probe ever succeeds. A policy that
-//! later becomes invalid does not stop the handler: each invocation re-reads it and fails closed.
+//! A misconfigured deployment (malformed setting, missing, unreadable or invalid policy, no port)
+//! stops here with a message naming the setting, before the host's readiness probe ever succeeds.
+//! A policy that later becomes invalid does not stop the handler: each invocation re-reads it (a
+//! blob with a short cache, see [`PolicySource`]) and fails closed.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -60,15 +62,15 @@ pub fn port_from(lookup: impl Fn(&str) -> Option<String>) -> Result<u16, Setting
     }
 }
 
-/// Everything `serve` needs, checked: settings, port, a policy that loads.
+/// Everything `serve` needs, checked: settings, port, a policy file that loads (a policy blob is
+/// read once the credential exists, in [`run_with`]).
 #[derive(Debug)]
 pub struct Prepared {
     pub settings: Settings,
     pub port: u16,
-    pub policy_path: PathBuf,
 }
 
-/// Reads the settings through `lookup` (flags laid over it) and checks the policy once.
+/// Reads the settings through `lookup` (flags laid over it) and checks a policy file once.
 pub fn prepare(
     args: &ServeArgs,
     lookup: impl Fn(&str) -> Option<String>,
@@ -98,22 +100,24 @@ pub fn prepare(
             ));
         }
     };
-    let policy_path = match &settings.policy {
-        PolicyLocation::File(p) => p.clone(),
-        PolicyLocation::Url(_) => {
-            return Err(format!(
-                "{}: policy blob URLs ({}) are not supported by `serve` yet; deploy the policy file beside the binary or give its path",
-                config::POLICY,
-                settings.policy
-            ));
-        }
-    };
-    Policy::load(&policy_path).map_err(|e| format!("{}: {e}", config::POLICY))?;
-    Ok(Prepared {
-        settings,
-        port,
-        policy_path,
-    })
+    if let PolicyLocation::File(path) = &settings.policy {
+        Policy::load(path).map_err(|e| format!("{}: {e}", config::POLICY))?;
+    }
+    Ok(Prepared { settings, port })
+}
+
+/// The policy source for the settings, checked once: a policy that cannot be read or does not
+/// validate at start stops the host (exit 2) rather than failing every invocation.
+pub async fn policy_source(
+    settings: &Settings,
+    credential: Arc<dyn TokenCredential>,
+) -> Result<PolicySource, String> {
+    let source = PolicySource::from_location(&settings.policy, Some(credential))?;
+    source
+        .load()
+        .await
+        .map_err(|f| format!("{}: {}", config::POLICY, f.message))?;
+    Ok(source)
 }
 
 /// The `serve` subcommand.
@@ -146,6 +150,13 @@ pub async fn run_with(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let policy = match policy_source(&prepared.settings, Arc::clone(&credential)).await {
+        Ok(p) => p,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let fanout_credential = Arc::clone(&credential);
     let reports = match build_report_store(&prepared.settings, credential) {
         Ok(r) => r,
@@ -156,7 +167,7 @@ pub async fn run_with(
     };
     let state = AppState::new(
         resources,
-        PolicySource::File(prepared.policy_path.clone()),
+        policy.clone(),
         reports,
         HandlerOptions {
             topics: prepared.settings.event_topics.clone(),
@@ -168,7 +179,7 @@ pub async fn run_with(
         state,
         &prepared.settings.reports,
         fanout_credential,
-        config::process_env,
+        &lookup,
     ) {
         Ok(s) => s,
         Err(message) => {
@@ -188,7 +199,7 @@ pub async fn run_with(
         "linkguard {} serving {} on http://{addr} (policy {}, reports {}, ARM {}, {} event topic(s))",
         env!("CARGO_PKG_VERSION"),
         FUNCTIONS.join(", "),
-        prepared.policy_path.display(),
+        policy.describe(),
         prepared.settings.reports,
         prepared.settings.arm_endpoint,
         prepared.settings.event_topics.topics().len(),
@@ -341,17 +352,22 @@ mod tests {
             &ServeArgs::default(),
             lookup(&[
                 (PORT_VAR, "7071"),
-                (
-                    config::POLICY,
-                    "https://a.blob.core.windows.net/c/p.toml?sig=SECRET",
-                ),
+                (config::POLICY, "http://a.example.com/c/p.toml?sig=SECRET"),
             ]),
         )
         .unwrap_err();
         assert!(
-            e.contains("not supported by `serve` yet") && !e.contains("SECRET"),
+            e.contains("LINKGUARD_POLICY") && e.contains("http") && !e.contains("SECRET"),
             "{e}"
         );
+        // A blob URL is read later, with the credential (policy_source).
+        let url = "https://a.blob.core.windows.net/c/p.toml?sig=SECRET";
+        let p = prepare(
+            &ServeArgs::default(),
+            lookup(&[(PORT_VAR, "7071"), (config::POLICY, url)]),
+        )
+        .unwrap();
+        assert!(matches!(p.settings.policy, PolicyLocation::Url(_)));
         let good = dir.path().join("good.toml");
         std::fs::write(&good, "version = 1\n").unwrap();
         let args = ServeArgs {
@@ -363,6 +379,7 @@ mod tests {
             lookup(&[(PORT_VAR, "7071"), (config::POLICY, "/elsewhere.toml")]),
         )
         .unwrap();
-        assert_eq!((p.port, p.policy_path), (7071, good));
+        assert_eq!(p.port, 7071);
+        assert_eq!(p.settings.policy, PolicyLocation::File(good));
     }
 }

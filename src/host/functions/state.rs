@@ -3,18 +3,22 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::Url;
 use sha2::{Digest, Sha256};
 
 use super::dedupe::Dedupe;
-use crate::config::Secret;
+use crate::config::{PolicyLocation, Secret};
 use crate::engine::report_builder::ReportBuilder;
 use crate::engine::{Engine, EngineOptions, Resources};
 use crate::events::TopicAllowList;
 use crate::policy::Policy;
-use crate::report::sink::{ObjectKind, ReportSink};
+use crate::report::sink::{
+    BlobAuth, BlobSink, BlobSinkOptions, BlobTarget, ObjectKind, ReportSink, SinkError,
+};
 use crate::report::{Report, RunMode, Trigger};
 
 /// Where reports are written. Implemented over the report sinks; tests use their own.
@@ -47,27 +51,225 @@ impl ReportStore for SinkStore {
     }
 }
 
-/// Where the policy comes from. A file is re-read at every invocation, so a changed policy takes
-/// effect without a restart, and a broken one is caught (fail closed: no action, the report says why).
+/// Where the policy comes from (`LINKGUARD_POLICY`): one source for every host (Functions, Lambda).
+///
+/// Every invocation asks for the policy, so a changed policy takes effect without a restart and a
+/// broken one is caught (fail closed: no action, the report says why). A file is re-read each time
+/// (a local read costs nothing). A blob is cached for [`BLOB_POLICY_TTL`]: a burst of Event Grid
+/// deliveries then costs one storage read, not one per event, and an edit still lands within
+/// seconds. A failed read is never cached, and an expired policy is never used once a read fails.
 #[derive(Clone, Debug)]
 pub enum PolicySource {
     File(PathBuf),
+    Blob(Arc<BlobPolicy>),
     /// A policy already loaded (tests, embedders).
     Fixed(Arc<Policy>),
+}
+
+/// How long a policy read from a blob is reused.
+pub const BLOB_POLICY_TTL: Duration = Duration::from_secs(30);
+
+/// A policy kept in a blob, read with the report sink's client construction (SAS in the URL, or an
+/// Entra ID token from the host's credential; Azurite's API version on loopback).
+pub struct BlobPolicy {
+    container: BlobSink,
+    name: String,
+    /// The URL without its SAS: what messages and logs show.
+    shown: String,
+    ttl: Duration,
+    cached: tokio::sync::Mutex<Option<(Instant, Arc<Policy>)>>,
+}
+
+impl std::fmt::Debug for BlobPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobPolicy")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobPolicy {
+    /// `url` is an http(s) blob URL (`https://ACCOUNT.blob.core.windows.net/CONTAINER/PATH`, or
+    /// path-style `http://127.0.0.1:PORT/ACCOUNT/CONTAINER/PATH` for Azurite), with or without a SAS.
+    /// Without a SAS, `credential` supplies the Entra ID token (https only).
+    pub fn new(
+        url: &str,
+        credential: Option<Arc<dyn TokenCredential>>,
+        ttl: Duration,
+    ) -> Result<Self, String> {
+        let shown = crate::config::redact_url(url);
+        let fail = |problem: String| format!("{}: `{shown}`: {problem}", crate::config::POLICY);
+        let parsed = Url::parse(url.trim()).map_err(|e| fail(format!("not a URL ({e})")))?;
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        let path_style =
+            loopback || matches!(parsed.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+        let segments: Vec<String> = parsed
+            .path_segments()
+            .map(|s| s.filter(|x| !x.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        // Account (path-style only), container, then the blob's name (may hold slashes).
+        let skip = usize::from(path_style);
+        let (Some(container), true) = (segments.get(skip), segments.len() > skip + 1) else {
+            return Err(fail(
+                "give the URL of the policy blob itself: https://ACCOUNT.blob.core.windows.net/CONTAINER/linkguard.toml (a SAS needs read permission)".into(),
+            ));
+        };
+        crate::report::sink::destination::check_container_name(container).map_err(fail)?;
+        let name = segments
+            .get(skip + 1..)
+            .unwrap_or_default()
+            .iter()
+            // Names in URLs are percent-encoded; the client encodes them again.
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut container_url = parsed.clone();
+        container_url.set_query(None);
+        container_url.set_fragment(None);
+        container_url.set_path(&format!(
+            "/{}",
+            segments.get(..=skip).unwrap_or_default().join("/")
+        ));
+        let auth = match parsed.query().filter(|q| !q.is_empty()) {
+            Some(q)
+                if q.to_ascii_lowercase()
+                    .split('&')
+                    .any(|p| p.starts_with("sig=")) =>
+            {
+                BlobAuth::Sas(azure_core::credentials::Secret::new(q.to_string()))
+            }
+            Some(_) => {
+                return Err(fail(
+                    "the query is not a SAS (no sig=): give the blob URL alone (Entra ID) or with a complete SAS".into(),
+                ));
+            }
+            None => BlobAuth::Token,
+        };
+        let target = BlobTarget {
+            container_url,
+            auth,
+            emulator: loopback,
+        };
+        // Short retries: an Event Grid invocation must answer within 30 s (DESIGN 7.2).
+        let options = BlobSinkOptions::default().with_retries(
+            2,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        );
+        let container = BlobSink::new(target, credential, options).map_err(|e| fail(e.problem))?;
+        Ok(Self {
+            container,
+            name,
+            shown,
+            ttl,
+            cached: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The URL without its SAS.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    async fn load(&self) -> Result<Arc<Policy>, PolicyFailure> {
+        // One reader at a time: concurrent invocations wait for the read in progress.
+        let mut cached = self.cached.lock().await;
+        if let Some((at, policy)) = cached.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Arc::clone(policy));
+        }
+        *cached = None;
+        let unreadable = |message: String| PolicyFailure {
+            message,
+            sha256: String::new(),
+        };
+        let bytes = match self.container.read_blob(&self.name).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                return Err(unreadable(format!(
+                    "{}: the policy blob does not exist; upload it or fix LINKGUARD_POLICY",
+                    self.shown
+                )));
+            }
+            Err(SinkError::Storage {
+                status, message, ..
+            }) => {
+                return Err(unreadable(format!(
+                    "{}: cannot read the policy blob{}: {message}; the identity needs `Storage Blob Data Reader` on the container, or the SAS read permission (sp=r)",
+                    self.shown,
+                    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
+                )));
+            }
+            Err(e) => {
+                return Err(unreadable(format!(
+                    "{}: cannot read the policy blob: {e}",
+                    self.shown
+                )));
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|e| PolicyFailure {
+            message: format!("{}: the policy is not UTF-8 text ({e})", self.shown),
+            sha256: hex(&Sha256::digest(e.as_bytes())),
+        })?;
+        // Parse errors read `<url>:<line>: ...`, so the SAS marker is left out of the name.
+        let policy = Policy::parse(self.shown.trim_end_matches("?…"), &text)
+            .map(Arc::new)
+            .map_err(|e| PolicyFailure {
+                message: e.to_string(),
+                sha256: hex(&Sha256::digest(text.as_bytes())),
+            })?;
+        *cached = Some((Instant::now(), Arc::clone(&policy)));
+        Ok(policy)
+    }
 }
 
 /// The policy could not be used: nothing is done and the report carries this.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyFailure {
     pub message: String,
-    /// Of the bytes read, when the file could be read (identifies the broken version).
+    /// Of the bytes read, when the policy could be read (identifies the broken version).
     pub sha256: String,
 }
 
 impl PolicySource {
+    /// The source for `LINKGUARD_POLICY`; `credential` authenticates a blob URL without SAS.
+    pub fn from_location(
+        location: &PolicyLocation,
+        credential: Option<Arc<dyn TokenCredential>>,
+    ) -> Result<Self, String> {
+        match location {
+            PolicyLocation::File(path) => Ok(PolicySource::File(path.clone())),
+            PolicyLocation::Url(url) => Ok(PolicySource::Blob(Arc::new(BlobPolicy::new(
+                url.expose(),
+                credential,
+                BLOB_POLICY_TTL,
+            )?))),
+        }
+    }
+
+    /// Where the policy is read from, safe to log.
+    pub fn describe(&self) -> String {
+        match self {
+            PolicySource::File(p) => p.display().to_string(),
+            PolicySource::Blob(b) => b.shown().to_string(),
+            PolicySource::Fixed(_) => "(fixed)".into(),
+        }
+    }
+
     pub async fn load(&self) -> Result<Arc<Policy>, PolicyFailure> {
         match self {
             PolicySource::Fixed(p) => Ok(p.clone()),
+            PolicySource::Blob(b) => b.load().await,
             PolicySource::File(path) => {
                 let file = path.display().to_string();
                 let text = tokio::fs::read_to_string(path)

@@ -16,6 +16,7 @@ use super::handler;
 use super::secrets::{self, CredentialSource};
 use super::state::LambdaState;
 use crate::config::{self, PolicyLocation, Secret, Settings};
+use crate::host::functions::PolicySource;
 use crate::policy::Policy;
 
 /// Set by Lambda: where the Runtime API listens.
@@ -53,11 +54,11 @@ pub fn runtime_api_present() -> bool {
     std::env::var_os(RUNTIME_API).is_some_and(|v| !v.is_empty())
 }
 
-/// Everything the Lambda host needs, checked.
+/// Everything the Lambda host needs, checked (the policy is `settings.policy`: a file already
+/// loaded once here, a blob read once the credential exists, in [`run`]).
 #[derive(Debug)]
 pub struct Prepared {
     pub settings: Settings,
-    pub policy_path: PathBuf,
     pub webhook_secret: Secret,
 }
 
@@ -113,31 +114,16 @@ pub fn prepare(
         )),
         _ => {}
     }
-    let policy_path = match settings.as_ref().map(|s| &s.policy) {
-        Some(PolicyLocation::File(p)) => match Policy::load(p) {
-            Ok(_) => Some(p.clone()),
-            Err(e) => {
-                problems.push(format!("{}: {e}", config::POLICY));
-                None
-            }
-        },
-        Some(PolicyLocation::Url(_)) => {
-            problems.push(format!(
-                "{}: policy blob URLs are not supported by the Lambda host yet; package the policy beside the binary (/var/task/linkguard.toml) or give its path",
-                config::POLICY
-            ));
-            None
-        }
-        None => None,
-    };
-    match (settings, policy_path, secret) {
-        (Some(settings), Some(policy_path), Some(webhook_secret)) if problems.is_empty() => {
-            Ok(Prepared {
-                settings,
-                policy_path,
-                webhook_secret,
-            })
-        }
+    if let Some(PolicyLocation::File(p)) = settings.as_ref().map(|s| &s.policy)
+        && let Err(e) = Policy::load(p)
+    {
+        problems.push(format!("{}: {e}", config::POLICY));
+    }
+    match (settings, secret) {
+        (Some(settings), Some(webhook_secret)) if problems.is_empty() => Ok(Prepared {
+            settings,
+            webhook_secret,
+        }),
         _ => Err(format!(
             "invalid configuration (the Lambda host did not start):\n  - {}",
             problems.join("\n  - ")
@@ -151,9 +137,13 @@ pub fn build_state(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(LambdaState, CredentialSource), String> {
     let (credential, source) = secrets::credential(&prepared.settings, lookup)?;
+    let policy = PolicySource::from_location(
+        &prepared.settings.policy,
+        Some(std::sync::Arc::clone(&credential)),
+    )?;
     let state = LambdaState::from_settings(
         &prepared.settings,
-        prepared.policy_path.clone(),
+        policy,
         prepared.webhook_secret.clone(),
         credential,
     )?;
@@ -198,11 +188,19 @@ pub async fn run(args: LambdaArgs) -> Result<(), LambdaExit> {
     let lookup = config::process_env;
     let prepared = prepare(&args, lookup).map_err(|m| fail(EXIT_BAD_INPUT, m))?;
     let (state, source) = build_state(&prepared, &lookup).map_err(|m| fail(EXIT_BAD_INPUT, m))?;
+    // The same start check as `serve`: a policy that cannot be read or does not validate stops
+    // the init phase (a file was already loaded in `prepare`; a blob is read here).
+    state
+        .app
+        .policy_source()
+        .load()
+        .await
+        .map_err(|f| fail(EXIT_BAD_INPUT, format!("{}: {}", config::POLICY, f.message)))?;
     let s = &prepared.settings;
     tracing::info!(
         "linkguard {} Lambda host ready (policy {}, reports {}, ARM {}, credential {}{}, {} event topic(s))",
         env!("CARGO_PKG_VERSION"),
-        prepared.policy_path.display(),
+        state.app.policy_source().describe(),
         s.reports,
         s.arm_endpoint,
         s.credential,
@@ -347,8 +345,8 @@ mod tests {
             ..LambdaArgs::default()
         };
         assert_eq!(
-            prepare(&args, lookup(base(&bad))).unwrap().policy_path,
-            good
+            prepare(&args, lookup(base(&bad))).unwrap().settings.policy,
+            PolicyLocation::File(good.clone())
         );
         let url = vec![(
             config::POLICY,
@@ -357,10 +355,9 @@ mod tests {
         let mut env = base(&good);
         env.retain(|(k, _)| *k != config::POLICY);
         env.extend(url);
-        let e = prepare(&LambdaArgs::default(), lookup(env)).unwrap_err();
-        assert!(
-            e.contains("not supported by the Lambda host") && !e.contains("SECRET"),
-            "{e}"
-        );
+        // A blob URL is accepted here and read with the credential in `run`.
+        let p = prepare(&LambdaArgs::default(), lookup(env)).unwrap();
+        assert!(matches!(p.settings.policy, PolicyLocation::Url(_)));
+        assert!(!format!("{p:?}").contains("SECRET"));
     }
 }

@@ -3,7 +3,6 @@
 //! host's [`AppState`] (ARM port, policy source, report store, topic allow-list, dedupe) plus the
 //! webhook secret, which the Lambda host cannot run without.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +39,7 @@ impl LambdaState {
     /// credential (blob containers without SAS authenticate with the same identity).
     pub fn from_settings(
         settings: &Settings,
-        policy: PathBuf,
+        policy: PolicySource,
         webhook_secret: Secret,
         credential: Arc<dyn TokenCredential>,
     ) -> Result<Self, String> {
@@ -82,7 +81,7 @@ impl LambdaState {
         let reports: Arc<dyn ReportStore> = Arc::new(SinkStore(sink));
         let app = AppState::new(
             Arc::new(client),
-            PolicySource::File(policy),
+            policy,
             reports,
             HandlerOptions {
                 topics: settings.event_topics.clone(),

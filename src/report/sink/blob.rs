@@ -258,6 +258,17 @@ impl BlobSink {
         }
     }
 
+    /// Reads one blob of this container; `None` when it does not exist. Lets other blobs (the
+    /// policy, DESIGN 3.0) be read with the same client, authentication and retries as reports.
+    pub async fn read_blob(&self, name: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        let location = self.blob_location(name);
+        let blob = self.blob(name);
+        Ok(self
+            .download(&blob, &location)
+            .await?
+            .map(|(bytes, _)| bytes))
+    }
+
     /// Reads a blob; `None` when it does not exist.
     async fn download(
         &self,

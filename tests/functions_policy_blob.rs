@@ -1,0 +1,254 @@
+//! `LINKGUARD_POLICY` as a blob URL (DESIGN 3.0), against Azurite: `serve` reads the policy from
+//! the blob (SAS in the URL) at start and per invocation; an unreadable or invalid policy blob
+//! stops `serve` at start (exit 2) and, after start, fails the invocation closed with the report
+//! saying why, exactly as a policy file does.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod functions_support;
+#[path = "support_azurite/mod.rs"]
+mod support_azurite;
+#[path = "support_report/mod.rs"]
+mod support_report;
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use functions_support::*;
+use linkguard::host::functions::state::BlobPolicy;
+use linkguard::host::functions::{PolicySource, ServeArgs, run_with};
+use sha2::Digest;
+use support_azurite::Azurite;
+use tokio::sync::oneshot;
+
+const CONTAINER: &str = "linkguard-config";
+
+/// Creates the container (once) and writes `name` with `text`, through the blob REST API.
+async fn put_blob(azurite: &Azurite, sas: &str, name: &str, text: &str) {
+    let client = http();
+    let base = azurite.blob_endpoint();
+    let created = client
+        .put(format!("{base}/{CONTAINER}?restype=container&{sas}"))
+        .header("x-ms-version", support_azurite::SAS_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success() || created.status().as_u16() == 409,
+        "create container: {}",
+        created.status()
+    );
+    let put = client
+        .put(format!("{base}/{CONTAINER}/{name}?{sas}"))
+        .header("x-ms-version", support_azurite::SAS_VERSION)
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(text.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "put {name}: {}", put.status());
+}
+
+fn blob_url(azurite: &Azurite, name: &str, sas: &str) -> String {
+    format!("{}/{CONTAINER}/{name}?{sas}", azurite.blob_endpoint())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn lookup(pairs: Vec<(&'static str, String)>) -> impl Fn(&str) -> Option<String> + Send + 'static {
+    let map: HashMap<&'static str, String> = pairs.into_iter().collect();
+    move |k| map.get(k).cloned()
+}
+
+fn policy_text() -> String {
+    std::fs::read_to_string(repo().join("examples/policy.toml")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_the_policy_from_a_blob_and_refuses_to_start_on_a_bad_one() {
+    let azurite = Azurite::start();
+    let sas = azurite.account_sas("b", "sco", "rwdlac");
+    put_blob(&azurite, &sas, "policies/linkguard.toml", &policy_text()).await;
+    put_blob(&azurite, &sas, "broken.toml", "version = 2\n").await;
+    let sim = sandbox().await;
+    let reports = tempfile::tempdir().unwrap();
+    let settings = |port: u16, policy: String| {
+        lookup(vec![
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("LINKGUARD_POLICY", policy),
+            ("LINKGUARD_ARM_ENDPOINT", sim.endpoint().to_string()),
+            ("LINKGUARD_CREDENTIAL", "static".into()),
+            ("LINKGUARD_STATIC_TOKEN", "any".into()),
+            ("LINKGUARD_REPORTS", reports.path().display().to_string()),
+            ("LINKGUARD_EVENT_TOPICS", SUB_TOPIC.into()),
+        ])
+    };
+
+    // Unreadable (no such blob) or invalid: exit 2 before anything listens.
+    for name in ["missing.toml", "broken.toml"] {
+        let port = free_port();
+        let code = tokio::time::timeout(
+            Duration::from_secs(30),
+            run_with(
+                ServeArgs::default(),
+                settings(port, blob_url(&azurite, name, &sas)),
+                std::future::pending::<()>(),
+            ),
+        )
+        .await
+        .expect("serve must give up on the policy quickly");
+        assert_eq!(code, ExitCode::from(2), "{name}");
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+
+    // A good policy blob: serve starts and acts on it.
+    let port = free_port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_with(
+        ServeArgs::default(),
+        settings(port, blob_url(&azurite, "policies/linkguard.toml", &sas)),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while http().get(format!("{base}/")).send().await.is_err() {
+        assert!(!task.is_finished(), "serve exited: policy blob not read?");
+        assert!(started.elapsed() < Duration::from_secs(20), "never ready");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let inv = event_invocation(connection_write_event("evt-blob-policy", PENDING_CONN));
+    let resp = http()
+        .post(format!("{base}/ConnectionEvents"))
+        .header("content-type", "application/json")
+        .body(inv.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let conn = sim.handle().connection_json(PENDING_CONN).unwrap();
+    assert_eq!(
+        conn["properties"]["privateLinkServiceConnectionState"]["status"],
+        "Approved"
+    );
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(reports.path().join("latest.json")).unwrap())
+            .unwrap();
+    support_report::schema::validate(&latest).unwrap();
+    let want: String = sha2::Sha256::digest(policy_text().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        latest["run"]["policy_sha256"], want,
+        "the run used the policy read from the blob"
+    );
+    stop.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), ExitCode::SUCCESS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_blob_broken_after_start_fails_closed_and_the_report_says_why() {
+    let azurite = Azurite::start();
+    let sas = azurite.account_sas("b", "sco", "rwdlac");
+    put_blob(&azurite, &sas, "linkguard.toml", &policy_text()).await;
+    // No cache, so the edit is seen at once (the deployed TTL is BLOB_POLICY_TTL).
+    let source = BlobPolicy::new(
+        &blob_url(&azurite, "linkguard.toml", &sas),
+        None,
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert!(!source.shown().contains("sig="), "{}", source.shown());
+    let stack = Stack::start_with(&[SUB_TOPIC], PolicySource::Blob(Arc::new(source))).await;
+
+    put_blob(
+        &azurite,
+        &sas,
+        "linkguard.toml",
+        "version = 1\n[connections]\ndefault = \"approve-all\"\n",
+    )
+    .await;
+    let inv = event_invocation(connection_write_event("evt-blob-bad", PENDING_CONN));
+    let (status, body) = stack.server.invoke("ConnectionEvents", &inv).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["Error"]["code"], "PolicyInvalid");
+    assert_eq!(
+        stack.sandbox().requests().total,
+        0,
+        "nothing read or written"
+    );
+
+    // Deleted: unreadable is handled the same way.
+    let deleted = http()
+        .delete(format!(
+            "{}/{CONTAINER}/linkguard.toml?{sas}",
+            azurite.blob_endpoint()
+        ))
+        .header("x-ms-version", support_azurite::SAS_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let inv = event_invocation(connection_write_event("evt-blob-gone", PENDING_CONN));
+    let (status, body) = stack.server.invoke("ConnectionEvents", &inv).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["Error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the policy blob does not exist"),
+        "{body}"
+    );
+    assert_eq!(stack.sandbox().requests().total, 0);
+
+    let reports = stack.stored_reports();
+    assert_eq!(reports.len(), 2);
+    for r in &reports {
+        support_report::schema::validate(r).unwrap();
+        assert_eq!(r["complete"], false);
+        assert_eq!(r["errors"][0]["scope"], "policy");
+    }
+    let messages: Vec<&str> = reports
+        .iter()
+        .map(|r| r["errors"][0]["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("/linkguard-config/linkguard.toml:3:")),
+        "the validation error names the line: {messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("does not exist")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().all(|m| !m.contains("sig=")),
+        "no SAS in reports: {messages:?}"
+    );
+    // Fixed again: the next delivery acts.
+    put_blob(&azurite, &sas, "linkguard.toml", &policy_text()).await;
+    let (status, body) = stack.server.invoke("ConnectionEvents", &inv).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stack.connection_status(PENDING_CONN), "Approved");
+}
