@@ -162,6 +162,13 @@ fn every_rule_key_matches_and_mismatches() {
             Action::Approve,
         ),
         (
+            // The partner's message is "CHG12": too short for the anchored pattern.
+            "request_message miss",
+            "request_message = \"^CHG[0-9]{6}$\"",
+            &pe_partner,
+            Action::Keep,
+        ),
+        (
             "registries",
             "registries = [\"ACRPROD\", \"other\"]",
             &pe_platform,
