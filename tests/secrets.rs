@@ -3,7 +3,8 @@
 //! `LINKGUARD_LOG=trace`: `linkguard sim --token`, `linkguard serve` (every function, the raw webhook,
 //! reports to Azurite through a connection string and through a SAS URL, both refused and accepted,
 //! and to a directory), and `linkguard audit` (reports refused by storage, a token ARM refuses,
-//! malformed settings). Everything they print, every answer and every report file is scanned.
+//! malformed settings). Everything they print, every answer and every report file (in the directory
+//! and in Azurite) is scanned, and every JSON report is checked against the report schema.
 #![allow(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -13,6 +14,8 @@
 
 #[path = "support_azurite/mod.rs"]
 mod support_azurite;
+#[path = "support_report/mod.rs"]
+mod support_report;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -377,6 +380,47 @@ fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+fn assert_schema_valid(what: &str, text: &str) {
+    let doc: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: {e}"));
+    if let Err(errors) = support_report::schema::validate(&doc) {
+        panic!(
+            "{what} violates schemas/report.schema.json:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+/// Every blob of the report container, as (name, text).
+async fn blob_texts(azurite: &Azurite) -> Vec<(String, String)> {
+    use futures::TryStreamExt as _;
+    let sas = azurite.account_sas("b", "sco", "rl");
+    let url = format!("{}/linkguard-reports?{sas}", azurite.blob_endpoint());
+    let container = azure_storage_blob::BlobContainerClient::new(
+        azure_core::http::Url::parse(&url).unwrap(),
+        None,
+        None,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut pages = container.list_blobs(None).unwrap().into_pages();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        for item in page.into_model().unwrap().blob_items {
+            let name = item.name.unwrap().to_string();
+            let body = container
+                .blob_client(&name)
+                .download(None)
+                .await
+                .unwrap()
+                .body
+                .collect()
+                .await
+                .unwrap();
+            out.push((name, String::from_utf8(body.to_vec()).unwrap()));
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_answers_or_reports() {
     let azurite = Azurite::start();
@@ -429,6 +473,26 @@ async fn no_secret_reaches_logs_answers_or_reports() {
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         assert_clean(&f.display().to_string(), &text, &secrets);
+        if f.extension().is_some_and(|e| e == "json") {
+            assert_schema_valid(&f.display().to_string(), &text);
+        }
+    }
+    // The reports the good-SAS and good-key sessions stored in Azurite, read back.
+    let blob_reports = blob_texts(&azurite).await;
+    assert!(
+        blob_reports
+            .iter()
+            .filter(|(n, _)| n.ends_with(".json"))
+            .count()
+            >= 3,
+        "two runs' JSON and latest.json in Azurite: {:?}",
+        blob_reports.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for (name, text) in &blob_reports {
+        assert_clean(name, text, &secrets);
+        if name.ends_with(".json") {
+            assert_schema_valid(name, text);
+        }
     }
 
     // audit: storage refuses, ARM refuses the token, malformed settings carrying secrets.
