@@ -59,9 +59,31 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
     }
 }
 
-/// Parses, deduplicates, selects and reconciles one delivery (an event or a batch). Shared with the
-/// raw webhook route.
+/// Parses, deduplicates, selects and reconciles one delivery (an event or a batch) within
+/// `HandlerOptions::event_budget`. Shared with the raw webhook route.
+///
+/// Event Grid waits 30 s for an answer (DESIGN 7.2). Slow ARM (retries, long-running operations)
+/// must end in a non-2xx Event Grid redelivers, not in a timeout it counts against the endpoint: past
+/// the budget the work is abandoned (ARM writes are idempotent, so a write that did land is simply
+/// found done by the redelivery) and the delivery is not marked processed.
 pub async fn process(state: &AppState, value: Value, log: &mut InvocationLog) -> EventsOutcome {
+    let budget = state.options().event_budget;
+    match tokio::time::timeout(budget, process_unbounded(state, value, log)).await {
+        Ok(outcome) => outcome,
+        Err(_) => EventsOutcome::Retry {
+            code: "TimeBudgetExceeded",
+            message: format!(
+                "the delivery was not finished within its {budget:?} budget (Event Grid waits 30 s; ARM is slow or throttling); any write already made is kept and the redelivery completes the rest"
+            ),
+        },
+    }
+}
+
+async fn process_unbounded(
+    state: &AppState,
+    value: Value,
+    log: &mut InvocationLog,
+) -> EventsOutcome {
     let batch = match events::parse_value(value) {
         Ok(b) => b,
         Err(e) => {

@@ -310,7 +310,14 @@ pub struct HandlerOptions {
     pub header_read_timeout: Duration,
     /// A request's whole body must arrive within this (408 otherwise).
     pub body_read_timeout: Duration,
+    /// An Event Grid delivery (ConnectionEvents, the raw webhook) is answered within this: past it
+    /// the invocation fails so Event Grid redelivers. Below Event Grid's 30 s wait, leaving room for
+    /// the answer to travel through the Functions host.
+    pub event_budget: Duration,
 }
+
+/// Default of [`HandlerOptions::event_budget`].
+pub const EVENT_BUDGET: Duration = Duration::from_secs(25);
 
 impl Default for HandlerOptions {
     fn default() -> Self {
@@ -322,6 +329,7 @@ impl Default for HandlerOptions {
             dedupe_capacity: 10_000,
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
+            event_budget: EVENT_BUDGET,
         }
     }
 }
