@@ -268,6 +268,29 @@ fn event_subscription_targets_the_connection_events_function() {
     assert!(bicep::read(APP).contains("output functionAppId string = functionApp.id"));
 }
 
+/// The filter's operation prefixes for one value of `includePrivateEndpointRead`, evaluated from
+/// events.bicep.
+fn acted_on_prefixes(events: &str, include_private_endpoint_read: bool) -> Vec<String> {
+    let expression = events
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("var actedOnOperationPrefixes ="))
+        .unwrap_or_else(|| panic!("{EVENTS}: var actedOnOperationPrefixes missing"))
+        .trim();
+    // The only expression shape this test knows how to evaluate; a different one must be taught here.
+    assert_eq!(
+        expression,
+        "includePrivateEndpointRead ? concat(registryOperationPrefixes, privateEndpointOperationPrefixes) : registryOperationPrefixes",
+        "{EVENTS}: the filter's prefixes expression changed"
+    );
+    let list =
+        |name: &str| bicep::string_list(bicep::block_after(events, &format!("var {name} =")));
+    let mut prefixes = list("registryOperationPrefixes");
+    if include_private_endpoint_read {
+        prefixes.extend(list("privateEndpointOperationPrefixes"));
+    }
+    prefixes
+}
+
 /// Event Grid's StringBeginsWith is case-insensitive; values inside one filter are OR-ed.
 fn acted_on(prefixes: &[String], operation: &str) -> bool {
     let op = operation.to_ascii_lowercase();
@@ -311,30 +334,34 @@ fn event_filter_selects_the_operations_of_design_7_2() {
         bicep::line_value(filters, "values"),
         "actedOnOperationPrefixes"
     );
-    let prefixes = bicep::string_list(bicep::block_after(
-        &events,
-        "var actedOnOperationPrefixes =",
-    ));
-
-    for op in [
-        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write",
-        "Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete",
-        "Microsoft.ContainerRegistry/registries/privateEndpointConnectionProxies/write",
-        "Microsoft.ContainerRegistry/registries/privateEndpointConnectionProxies/validate/action",
-        "Microsoft.ContainerRegistry/registries/write",
-        "microsoft.containerregistry/registries/write",
-        "Microsoft.Network/privateEndpoints/write",
-    ] {
-        assert!(acted_on(&prefixes, op), "{op} must reach ConnectionEvents");
-    }
-    for op in [
-        "Microsoft.ContainerRegistry/registries/delete",
-        "Microsoft.ContainerRegistry/registries/webhooks/write",
-        "Microsoft.ContainerRegistry/registries/replications/write",
-        "Microsoft.Network/privateEndpoints/delete",
-        "Microsoft.Storage/storageAccounts/write",
-    ] {
-        assert!(!acted_on(&prefixes, op), "{op} must be filtered out");
+    for include_private_endpoint_read in [false, true] {
+        let prefixes = acted_on_prefixes(&events, include_private_endpoint_read);
+        for op in [
+            "Microsoft.ContainerRegistry/registries/privateEndpointConnections/write",
+            "Microsoft.ContainerRegistry/registries/privateEndpointConnections/delete",
+            "Microsoft.ContainerRegistry/registries/privateEndpointConnectionProxies/write",
+            "Microsoft.ContainerRegistry/registries/privateEndpointConnectionProxies/validate/action",
+            "Microsoft.ContainerRegistry/registries/write",
+            "microsoft.containerregistry/registries/write",
+        ] {
+            assert!(acted_on(&prefixes, op), "{op} must reach ConnectionEvents");
+        }
+        // DESIGN 7.2 acts on an endpoint's write by reading the endpoint: forwarded only when
+        // the role may read it (tests/infra_role.rs holds the two switches together).
+        assert_eq!(
+            acted_on(&prefixes, "Microsoft.Network/privateEndpoints/write"),
+            include_private_endpoint_read,
+            "{EVENTS}: Microsoft.Network/privateEndpoints/write with includePrivateEndpointRead={include_private_endpoint_read}"
+        );
+        for op in [
+            "Microsoft.ContainerRegistry/registries/delete",
+            "Microsoft.ContainerRegistry/registries/webhooks/write",
+            "Microsoft.ContainerRegistry/registries/replications/write",
+            "Microsoft.Network/privateEndpoints/delete",
+            "Microsoft.Storage/storageAccounts/write",
+        ] {
+            assert!(!acted_on(&prefixes, op), "{op} must be filtered out");
+        }
     }
 
     let retry = bicep::block_after(sub, "retryPolicy:");

@@ -144,6 +144,76 @@ fn the_role_follows_the_clients_operations_not_the_whole_table() {
 }
 
 #[test]
+fn private_endpoint_events_are_forwarded_only_when_private_endpoints_can_be_read() {
+    const EVENTS: &str = "infra/azure/modules/events.bicep";
+    let events = bicep::read(EVENTS);
+    let role_file = bicep::read(ROLE);
+    // The events module forwards these only under includePrivateEndpointRead
+    // (tests/infra_functions.rs evaluates the filter in both branches) ...
+    assert!(
+        events.lines().any(|l| l.trim()
+            == "var actedOnOperationPrefixes = includePrivateEndpointRead ? concat(registryOperationPrefixes, privateEndpointOperationPrefixes) : registryOperationPrefixes"),
+        "{EVENTS}: privateEndpointOperationPrefixes must depend on includePrivateEndpointRead"
+    );
+    // ... and each of those events is handled by reading the endpoint, which the role grants
+    // under the same switch, never unconditionally.
+    let optional = bicep::string_list(bicep::block_after(
+        &role_file,
+        "var linkguardOptionalActions =",
+    ));
+    let required = bicep::string_list(bicep::block_after(
+        &role_file,
+        "var linkguardRequiredActions =",
+    ));
+    let forwarded = bicep::string_list(bicep::block_after(
+        &events,
+        "var privateEndpointOperationPrefixes =",
+    ));
+    assert!(!forwarded.is_empty());
+    for operation in &forwarded {
+        let read = operation
+            .strip_suffix("/write")
+            .map(|t| format!("{t}/read"))
+            .unwrap_or_else(|| panic!("{EVENTS}: {operation} is not a write"));
+        assert!(
+            optional.contains(&read) && !required.contains(&read),
+            "{operation} events need {read}, which must be exactly the optional grant"
+        );
+    }
+    let registry = bicep::string_list(bicep::block_after(
+        &events,
+        "var registryOperationPrefixes =",
+    ));
+    assert!(
+        registry
+            .iter()
+            .all(|p| !p.starts_with("Microsoft.Network/")),
+        "{EVENTS}: network operations belong in privateEndpointOperationPrefixes"
+    );
+    // main.bicep drives both modules with its one parameter.
+    let main = bicep::read(MAIN);
+    for module in [
+        "module role 'modules/role.bicep'",
+        "module events 'modules/events.bicep'",
+    ] {
+        assert_eq!(
+            bicep::line_value(
+                bicep::block_after(&main, module),
+                "includePrivateEndpointRead"
+            ),
+            "includePrivateEndpointRead",
+            "{MAIN}: {module} must get includePrivateEndpointRead"
+        );
+    }
+    assert!(
+        events
+            .lines()
+            .any(|l| l.trim() == "param includePrivateEndpointRead bool = false"),
+        "{EVENTS}: includePrivateEndpointRead must default to false, like the role's"
+    );
+}
+
+#[test]
 fn role_has_no_other_permissions_and_is_assignable_only_here() {
     let role_file = bicep::read(ROLE);
     let role = bicep::block_after(&role_file, ROLE_DEFINITION);

@@ -22,7 +22,7 @@ param resourceGroupName string = 'rg-linkguard'
 @description('Letters and digits (lower-cased); prefixes every resource name.')
 param baseName string = 'linkguard'
 
-@description('Grant Microsoft.Network/privateEndpoints/read. Needed only when the policy uses match.subnets (endpoints must be resolved to learn their subnet).')
+@description('Grant Microsoft.Network/privateEndpoints/read and forward Microsoft.Network/privateEndpoints/write events. Needed when the policy uses match.subnets (endpoints must be resolved to learn their subnet); without it, connection events still arrive and the scheduled audit covers the rest.')
 param includePrivateEndpointRead bool = false
 
 @description('LINKGUARD_POLICY: policy file path inside the package, or a blob URL.')
@@ -129,6 +129,8 @@ module events 'modules/events.bicep' = {
     eventGridIdentityId: app.outputs.eventGridIdentityId
     maxDeliveryAttempts: maxDeliveryAttempts
     eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    // The same switch as the role's: endpoint events are forwarded only when they can be read.
+    includePrivateEndpointRead: includePrivateEndpointRead
   }
 }
 
