@@ -5,16 +5,15 @@
     clippy::indexing_slicing
 )]
 //! The Azure Functions app configuration (host.json, function/*/function.json,
-//! examples/local.settings.json) against DESIGN 3.0 / 7.1 / 7.2 and the Bicep that deploys it.
-//!
-//! Still to come (the lead adds it once `linkguard serve` exists): every function.json names a
-//! function whose route (`POST /<FunctionName>`) the custom handler serves.
+//! examples/local.settings.json) against DESIGN 3.0 / 7.1 / 7.2, the Bicep that deploys it, and
+//! the custom handler's routes (`POST /<FunctionName>`, src/host/functions/server.rs).
 
 #[path = "infra/bicep.rs"]
 mod bicep;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use linkguard::host::functions::server::Function;
 use serde_json::Value;
 
 const APP: &str = "infra/azure/modules/app.bicep";
@@ -144,6 +143,29 @@ fn function_folders_are_exactly_the_designed_functions() {
         assert_eq!(
             triggers[0]["direction"], "in",
             "function/{name}: trigger direction"
+        );
+    }
+}
+
+#[test]
+fn every_function_folder_is_a_route_the_handler_serves() {
+    let served: BTreeSet<String> = linkguard::host::functions::FUNCTIONS
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert_eq!(
+        function_dirs(),
+        served,
+        "function/ folders vs the functions `linkguard serve` answers (server::FUNCTIONS)"
+    );
+    for dir in function_dirs() {
+        // The host posts to /<folder name>; the handler resolves that name case-insensitively.
+        let function = Function::from_name(&dir)
+            .unwrap_or_else(|| panic!("function/{dir}: the handler has no route for it"));
+        assert_eq!(function.name(), dir);
+        assert_eq!(
+            Function::from_name(&dir.to_ascii_lowercase()),
+            Some(function)
         );
     }
 }
