@@ -342,3 +342,36 @@ fn policy_check_accepts_the_sample_and_rejects_typos() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_stdout_is_a_normal_end_not_a_panic() {
+    // `linkguard evaluate ... | head -1` once head has exited: the read end is closed before
+    // linkguard writes, so its write fails with EPIPE (Rust ignores SIGPIPE).
+    for format in ["text", "json"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_linkguard"))
+            .args([
+                "evaluate",
+                "--policy",
+                "examples/policy.toml",
+                "--estate",
+                "examples/estate.json",
+                "--format",
+                format,
+            ])
+            .current_dir(root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: nothing to report: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: the plan's own exit code"
+        );
+    }
+}

@@ -30,7 +30,9 @@ pub struct AuditArgs {
         default_value = "https://management.azure.com"
     )]
     pub arm_endpoint: String,
-    /// managed-identity | workload-identity | azure-cli | client-secret | static
+    /// Where ARM tokens come from: azure-cli (the default: a person at a terminal after `az login`),
+    /// managed-identity (Azure Functions, App Service, VMs), workload-identity (Kubernetes),
+    /// client-secret, or static (a fixed token, for the sandbox). Unattended runs should set this.
     #[arg(long, env = "LINKGUARD_CREDENTIAL", default_value = "azure-cli")]
     pub credential: String,
     /// Extra CA certificate (PEM) to trust, for the sandbox's --tls.
@@ -83,11 +85,18 @@ pub async fn run(args: AuditArgs) -> ExitCode {
 /// Stores the report, prints the summary and where it went, and picks the exit code (DESIGN 3).
 pub async fn finish(result: RunResult, sink: &dyn crate::report::sink::ReportSink) -> ExitCode {
     let report = &result.report;
-    print!("{}", render_text::render(report));
+    // The summary is for a person; a closed or failing stdout must not stop the report being
+    // stored (a panicking `print!` would).
+    let say = |text: String| {
+        if let Err(e) = super::evaluate::write_stdout(&text) {
+            eprintln!("warning: cannot write the summary to stdout: {e}");
+        }
+    };
+    say(render_text::render(report));
     match sink.store(report).await {
         Ok(stored) => {
             for o in &stored.objects {
-                println!("report: {}", o.location);
+                say(format!("report: {}\n", o.location));
             }
         }
         Err(e) => {
