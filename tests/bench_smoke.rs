@@ -70,6 +70,21 @@ fn bench_smoke_produces_every_section() {
         positive(&row["p50_ms"], &what);
         positive(&row["p99_ms"], &what);
         positive(&row["per_second"], &what);
+        // Every configuration but the one-off local-disk row is the median of repeated runs.
+        let runs = row["runs"].as_u64().unwrap();
+        if row["kind"] == "filtered" || row["kind"] == "approval" {
+            assert_eq!(
+                runs,
+                r["sizes"]["invocation_runs"].as_u64().unwrap(),
+                "{what}"
+            );
+            assert!(
+                runs >= 2,
+                "{what}: a figure must be a median of repeated runs"
+            );
+        } else {
+            assert_eq!(runs, 1, "{what}");
+        }
         let calls = row["arm_calls_per_invocation"].as_f64().unwrap();
         match row["kind"].as_str().unwrap() {
             "filtered" => assert_eq!(calls, 0.0, "{what}: a filtered event calls ARM"),

@@ -8,7 +8,7 @@ use crate::procs::{BenchEnv, TempDir, http_client};
 use crate::results::InvocationResult;
 use crate::rig::Rig;
 use crate::serve;
-use crate::stats::{Sizes, ms, percentile};
+use crate::stats::{Sizes, median, ms, percentile};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -35,36 +35,42 @@ pub async fn run(env: &BenchEnv, sizes: &Sizes) -> Result<Vec<InvocationResult>>
     for kind in [Kind::Filtered, Kind::Approval] {
         for &c in &sizes.concurrency {
             let n = sizes.invocations;
-            let requests = match kind {
-                Kind::Filtered => rig.filtered(n),
-                Kind::Approval => rig.approvals(n)?,
-            };
-            // Opens the keep-alive connections and wakes the handler before the timed run.
-            let warm = rig.filtered(c.max(1) * 4);
-            let _ = load::run(&client, &url, warm, c).await;
-            rig.sandbox.reset_requests();
-            let result = load::run(&client, &url, requests, c).await;
-            let arm = rig.sandbox.requests();
-            check(
-                kind,
-                n,
-                c,
-                &result,
-                &rig,
-                arm.total,
-                arm.count("put-connection"),
-            )?;
-            if !serve.guard.running() {
-                return Err(BenchError::msg("linkguard serve exited during the run"));
+            let mut runs = Vec::with_capacity(sizes.invocation_runs);
+            for _ in 0..sizes.invocation_runs.max(1) {
+                let requests = match kind {
+                    Kind::Filtered => rig.filtered(n),
+                    Kind::Approval => rig.approvals(n)?,
+                };
+                // Opens the keep-alive connections and wakes the handler before the timed run.
+                let warm = rig.filtered(c.max(1) * 4);
+                let _ = load::run(&client, &url, warm, c).await;
+                rig.sandbox.reset_requests();
+                let result = load::run(&client, &url, requests, c).await;
+                let arm = rig.sandbox.requests();
+                check(
+                    kind,
+                    n,
+                    c,
+                    &result,
+                    &rig,
+                    arm.total,
+                    arm.count("put-connection"),
+                )?;
+                if !serve.guard.running() {
+                    return Err(BenchError::msg("linkguard serve exited during the run"));
+                }
+                runs.push((result, arm));
             }
+            let x = row(kind.as_str(), c, n, &runs);
             eprintln!(
-                "bench:   {:8} c={c:<3} p50 {:.3} ms  p99 {:.3} ms  {:.0}/s",
+                "bench:   {:8} c={c:<3} p50 {:.3} ms  p99 {:.3} ms  {:.0}/s  (median of {} runs)",
                 kind.as_str(),
-                ms(percentile(&result.latencies, 50.0)),
-                ms(percentile(&result.latencies, 99.0)),
-                result.per_second()
+                x.p50_ms,
+                x.p99_ms,
+                x.per_second,
+                x.runs
             );
-            out.push(row(kind.as_str(), c, n, &result, &arm));
+            out.push(x);
         }
     }
     serve.guard.stop();
@@ -93,30 +99,45 @@ pub async fn run(env: &BenchEnv, sizes: &Sizes) -> Result<Vec<InvocationResult>>
         return Err(BenchError::msg("linkguard serve exited during the run"));
     }
     serve.guard.stop();
-    out.push(row(DISK_KIND, 1, n, &result, &arm));
+    out.push(row(DISK_KIND, 1, n, &[(result, arm)]));
     Ok(out)
 }
 
 /// The kind of the extra row with the reports on disk.
 pub const DISK_KIND: &str = "approval, reports on local disk";
 
+/// One table row from the timed runs of a configuration: the median of each run's p50, p99 and
+/// throughput, the worst latency of all, and ARM calls summed over the runs.
 fn row(
     kind: &str,
     c: usize,
     n: usize,
-    result: &LoadResult,
-    arm: &linkguard::sim::RequestStats,
+    runs: &[(LoadResult, linkguard::sim::RequestStats)],
 ) -> InvocationResult {
+    let each =
+        |f: &dyn Fn(&LoadResult) -> f64| -> Vec<f64> { runs.iter().map(|(r, _)| f(r)).collect() };
+    let mut by_operation = std::collections::BTreeMap::new();
+    let mut arm_total = 0u64;
+    for (_, arm) in runs {
+        arm_total += arm.total;
+        for (op, count) in &arm.by_operation {
+            *by_operation.entry(op.clone()).or_insert(0) += count;
+        }
+    }
+    let invocations_total = (n * runs.len()).max(1);
     InvocationResult {
         kind: kind.to_string(),
         concurrency: c,
         invocations: n,
-        p50_ms: ms(percentile(&result.latencies, 50.0)),
-        p99_ms: ms(percentile(&result.latencies, 99.0)),
-        max_ms: ms(percentile(&result.latencies, 100.0)),
-        per_second: result.per_second(),
-        arm_calls_per_invocation: arm.total as f64 / n.max(1) as f64,
-        arm_calls_by_operation: arm.by_operation.clone(),
+        runs: runs.len(),
+        p50_ms: median(&each(&|r| ms(percentile(&r.latencies, 50.0)))),
+        p99_ms: median(&each(&|r| ms(percentile(&r.latencies, 99.0)))),
+        max_ms: each(&|r| ms(percentile(&r.latencies, 100.0)))
+            .into_iter()
+            .fold(0.0, f64::max),
+        per_second: median(&each(&|r| r.per_second())),
+        arm_calls_per_invocation: arm_total as f64 / invocations_total as f64,
+        arm_calls_by_operation: by_operation,
     }
 }
 

@@ -243,18 +243,19 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(md, "## 2. Invocation latency and throughput\n");
         let _ = writeln!(
             md,
-            "`POST /ConnectionEvents` to `serve`, backed by the sandbox with no injected latency. Client-side latency per invocation.\n"
+            "`POST /ConnectionEvents` to `serve`, backed by the sandbox with no injected latency. Client-side latency per invocation; p50, p99 and invocations/s are the median over the runs of each configuration, max the worst invocation of all runs.\n"
         );
         let _ = writeln!(
             md,
-            "| events | concurrency | invocations | p50 | p99 | max | invocations/s | ARM calls per invocation |\n|---|---|---|---|---|---|---|---|"
+            "| events | concurrency | runs × invocations | p50 | p99 | max | invocations/s | ARM calls per invocation |\n|---|---|---|---|---|---|---|---|"
         );
         for x in &r.invocations {
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {:.3} ms | {:.3} ms | {:.2} ms | {:.0} | {} |",
+                "| {} | {} | {} × {} | {:.3} ms | {:.3} ms | {:.2} ms | {:.0} | {} |",
                 x.kind,
                 x.concurrency,
+                x.runs,
                 x.invocations,
                 x.p50_ms,
                 x.p99_ms,

@@ -74,7 +74,10 @@ pub struct InvocationResult {
     /// `filtered` or `approval`.
     pub kind: String,
     pub concurrency: usize,
+    /// Invocations per run.
     pub invocations: usize,
+    /// Timed runs; p50, p99 and invocations/s are medians over them, max the worst of all.
+    pub runs: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,

@@ -11,8 +11,10 @@ pub struct Sizes {
     pub cold_starts: usize,
     /// Invocations served before the peak RSS is read.
     pub rss_invocations: usize,
-    /// Invocations per (event kind, concurrency) configuration.
+    /// Invocations per (event kind, concurrency) configuration and run.
     pub invocations: usize,
+    /// Timed runs per configuration; the table shows the median of each figure.
+    pub invocation_runs: usize,
     pub concurrency: Vec<usize>,
     /// Registries of the audit-scale estates.
     pub audit_sizes: Vec<usize>,
@@ -29,7 +31,8 @@ impl Sizes {
             name: "all",
             cold_starts: 5,
             rss_invocations: 1_000,
-            invocations: 2_000,
+            invocations: 1_000,
+            invocation_runs: 3,
             concurrency: vec![1, 16, 64],
             audit_sizes: vec![100, 1_000, 10_000],
             audit_runs: 3,
@@ -45,6 +48,7 @@ impl Sizes {
             cold_starts: 2,
             rss_invocations: 40,
             invocations: 24,
+            invocation_runs: 2,
             concurrency: vec![1, 16, 64],
             audit_sizes: vec![20, 60],
             audit_runs: 1,
