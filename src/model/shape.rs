@@ -150,5 +150,11 @@ mod tests {
         let registry: crate::model::registry::Registry = serde_json::from_value(arm).unwrap();
         assert_eq!(registry.ip_rules()[0].value, "203.0.113.10");
         assert_eq!(registry.vnet_rule_count(), 1);
+        // A rule read on its own (not through the estate) takes az's name too.
+        let rule: crate::model::IpRule = serde_json::from_value(
+            json!({"action": "Allow", "ipAddressOrRange": "198.51.100.0/24"}),
+        )
+        .unwrap();
+        assert_eq!(rule.value, "198.51.100.0/24");
     }
 }
