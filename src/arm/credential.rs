@@ -13,13 +13,16 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
+use azure_core::credentials::{
+    AccessToken, Secret, SecretBytes, TokenCredential, TokenRequestOptions,
+};
 use azure_core::http::ClientOptions;
 use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
-    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
-    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredentialOptions, ClientCertificateCredential,
+    ClientCertificateCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 /// The variable naming the credential kind.
@@ -40,16 +43,21 @@ pub enum CredentialKind {
     /// A service principal secret: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, and `AZURE_CLIENT_SECRET` or
     /// `AZURE_CLIENT_SECRET_FILE`.
     ClientSecret,
+    /// A service principal certificate (PKCS#12 with its RSA key): `AZURE_TENANT_ID`,
+    /// `AZURE_CLIENT_ID`, and `AZURE_CLIENT_CERTIFICATE_PATH` (the file) or `AZURE_CLIENT_CERTIFICATE`
+    /// (base64 of it); `AZURE_CLIENT_CERTIFICATE_PASSWORD` if the bundle has one.
+    ClientCertificate,
     /// A fixed token from `LINKGUARD_STATIC_TOKEN` (sandbox only).
     Static,
 }
 
 impl CredentialKind {
-    pub const ALL: [CredentialKind; 5] = [
+    pub const ALL: [CredentialKind; 6] = [
         CredentialKind::ManagedIdentity,
         CredentialKind::WorkloadIdentity,
         CredentialKind::AzureCli,
         CredentialKind::ClientSecret,
+        CredentialKind::ClientCertificate,
         CredentialKind::Static,
     ];
 
@@ -59,6 +67,7 @@ impl CredentialKind {
             CredentialKind::WorkloadIdentity => "workload-identity",
             CredentialKind::AzureCli => "azure-cli",
             CredentialKind::ClientSecret => "client-secret",
+            CredentialKind::ClientCertificate => "client-certificate",
             CredentialKind::Static => "static",
         }
     }
@@ -84,7 +93,7 @@ impl FromStr for CredentialKind {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error(
-        "{CREDENTIAL_VAR}=`{0}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, static"
+        "{CREDENTIAL_VAR}=`{0}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, client-certificate, static"
     )]
     UnknownKind(String),
     #[error("the {kind} credential needs {var} to be set: {hint}")]
@@ -106,6 +115,17 @@ pub enum CredentialError {
     },
     #[error("the client secret file {path} (AZURE_CLIENT_SECRET_FILE) is empty")]
     EmptySecretFile { path: String },
+    #[error("could not read the client certificate from {path} ({CERTIFICATE_PATH}): {source}")]
+    CertificateFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the client certificate {origin} is unusable: {problem}")]
+    Certificate {
+        /// Which variable (and file) it came from.
+        origin: String,
+        problem: String,
+    },
     #[error("could not set up the {kind} credential: {message}")]
     Build {
         kind: CredentialKind,
@@ -193,6 +213,10 @@ impl TokenCredential for StaticTokenCredential {
     }
 }
 
+const CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+const CERTIFICATE: &str = "AZURE_CLIENT_CERTIFICATE";
+const CERTIFICATE_PASSWORD: &str = "AZURE_CLIENT_CERTIFICATE_PASSWORD";
+
 /// Builds the credential `kind` from the values in `env`. Errors name the missing variable.
 pub fn credential_from_config<E: EnvSource + ?Sized>(
     kind: CredentialKind,
@@ -279,7 +303,94 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
             .map_err(build)?;
             Ok(credential)
         }
+        CredentialKind::ClientCertificate => {
+            let tenant_id = required(
+                env,
+                kind,
+                "AZURE_TENANT_ID",
+                "the Entra tenant of the service principal",
+            )?;
+            let client_id = required(
+                env,
+                kind,
+                "AZURE_CLIENT_ID",
+                "the application (client) id of the service principal",
+            )?;
+            let (origin, bundle) = client_certificate(env, kind)?;
+            let options = ClientCertificateCredentialOptions {
+                client_options: client_options(env),
+                password: env.var(CERTIFICATE_PASSWORD).map(Secret::new),
+            };
+            let credential = ClientCertificateCredential::new(
+                tenant_id,
+                client_id,
+                SecretBytes::new(bundle),
+                Some(options),
+            )
+            // The SDK's message says what failed (PKCS#12 parsing, no private key); say which
+            // certificate and what the bundle must be.
+            .map_err(|e| CredentialError::Certificate {
+                origin,
+                problem: format!(
+                    "{}; it must be a PKCS#12 (.pfx) bundle holding the certificate and its RSA private key, with the password in {CERTIFICATE_PASSWORD} if it has one",
+                    error_chain(&e)
+                ),
+            })?;
+            Ok(credential)
+        }
     }
+}
+
+/// The PKCS#12 bundle from a file or from base64 in the environment, and where it came from.
+fn client_certificate<E: EnvSource + ?Sized>(
+    env: &E,
+    kind: CredentialKind,
+) -> Result<(String, Vec<u8>), CredentialError> {
+    let bundle = match (env.var(CERTIFICATE_PATH), env.var(CERTIFICATE)) {
+        (Some(_), Some(_)) => {
+            return Err(CredentialError::Conflict {
+                kind,
+                first: CERTIFICATE_PATH,
+                second: CERTIFICATE,
+            });
+        }
+        (Some(path), None) => {
+            let path = path.trim().to_string();
+            let bytes =
+                std::fs::read(&path).map_err(|source| CredentialError::CertificateFile {
+                    path: path.clone(),
+                    source,
+                })?;
+            (format!("{path} ({CERTIFICATE_PATH})"), bytes)
+        }
+        (None, Some(text)) => {
+            use base64::Engine as _;
+            let compact: String = text.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                // The decoder's message would quote a byte of the secret: leave it out.
+                .map_err(|_| CredentialError::Certificate {
+                    origin: CERTIFICATE.to_string(),
+                    problem: "it is not valid base64; set it to the base64 of the .pfx file, e.g. `base64 -w0 cert.pfx`".into(),
+                })?;
+            (CERTIFICATE.to_string(), bytes)
+        }
+        (None, None) => {
+            return Err(CredentialError::Missing {
+                kind,
+                var: CERTIFICATE_PATH,
+                hint: "the path of the PKCS#12 (.pfx) certificate bundle, or AZURE_CLIENT_CERTIFICATE with its base64",
+            });
+        }
+    };
+    let (origin, bytes) = bundle;
+    if bytes.starts_with(b"-----BEGIN") {
+        return Err(CredentialError::Certificate {
+            origin,
+            problem: "it is PEM, and a PKCS#12 (.pfx) bundle is needed: convert with `openssl pkcs12 -export -in cert.pem -inkey key.pem -out cert.pfx`".into(),
+        });
+    }
+    Ok((origin, bytes))
 }
 
 fn required<E: EnvSource + ?Sized>(
@@ -453,6 +564,64 @@ mod tests {
         let err = credential_from_config(CredentialKind::ClientSecret, &env).unwrap_err();
         assert!(matches!(err, CredentialError::SecretFile { .. }), "{err}");
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn client_certificate_names_the_variable_and_the_fix() {
+        let ids = [
+            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("AZURE_CLIENT_ID", "c"),
+        ];
+        let kind = CredentialKind::ClientCertificate;
+        let err = credential_from_config(kind, &ids).unwrap_err();
+        assert!(
+            err.to_string().contains(CERTIFICATE_PATH) && err.to_string().contains(CERTIFICATE),
+            "{err}"
+        );
+
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut env: Vec<(&str, &str)> = ids.to_vec();
+            env.extend_from_slice(extra);
+            credential_from_config(kind, env.as_slice()).unwrap_err()
+        };
+        let err = with(&[(CERTIFICATE_PATH, "/x.pfx"), (CERTIFICATE, "AAAA")]);
+        assert!(matches!(err, CredentialError::Conflict { .. }), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pfx").display().to_string();
+        let err = with(&[(CERTIFICATE_PATH, missing.as_str())]);
+        assert!(
+            matches!(err, CredentialError::CertificateFile { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("nope.pfx"), "{err}");
+
+        let pem = dir.path().join("cert.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+        let err = with(&[(CERTIFICATE_PATH, pem.to_str().unwrap())]);
+        assert!(
+            err.to_string().contains("is PEM")
+                && err.to_string().contains("openssl pkcs12 -export"),
+            "{err}"
+        );
+
+        // Not base64: the message never quotes what was given.
+        let err = with(&[(CERTIFICATE, "secret%material!")]);
+        let text = err.to_string();
+        assert!(
+            text.contains("not valid base64") && !text.contains("secret%"),
+            "{text}"
+        );
+
+        // Base64 of something that is not PKCS#12: the SDK's reason, the origin and the fix.
+        let err = with(&[(CERTIFICATE, "bm90IGEgY2VydGlmaWNhdGU=")]);
+        let text = err.to_string();
+        assert!(
+            text.contains("AZURE_CLIENT_CERTIFICATE is unusable")
+                && text.contains("PKCS12")
+                && text.contains(CERTIFICATE_PASSWORD),
+            "{text}"
+        );
     }
 
     #[test]

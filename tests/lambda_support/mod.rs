@@ -427,6 +427,8 @@ pub struct Setup {
     pub topics: String,
     /// Extra variables, or removals (`None`), applied last.
     pub env: Vec<(&'static str, Option<String>)>,
+    /// The only bearer token the sandbox accepts (`None`: any).
+    pub sim_token: Option<String>,
 }
 
 impl Default for Setup {
@@ -435,6 +437,7 @@ impl Default for Setup {
             faults: None,
             topics: SUB_TOPIC.to_string(),
             env: Vec::new(),
+            sim_token: None,
         }
     }
 }
@@ -462,6 +465,7 @@ impl Lambda {
                 read_json(&repo().join("examples/estate.json")),
                 SimOptions {
                     retry_after_secs: 0,
+                    token: setup.sim_token.clone(),
                     ..SimOptions::default()
                 },
             )
