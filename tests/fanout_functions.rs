@@ -490,7 +490,20 @@ async fn queue_invocations_without_fan_out_or_with_a_bad_message_fail_to_the_hos
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // A bad message is refused for what it is, configured or not.
     let a = FakeHost::new(addr).invoke("SubscriptionAudit", &bad).await;
-    assert_eq!(a.status, 500);
+    assert_eq!(a.status, 400);
+    assert_eq!(a.error_code(), Some("InvalidMessage"));
+    // A good one cannot be processed without fan-out.
+    let good = linkguard::fanout::AuditMessage::new(
+        "20261207T120000Z-0a1b2c3d",
+        "2026-12-07T12:00:00Z",
+        &sub(0),
+        linkguard::report::Trigger::Timer,
+        false,
+    );
+    bad["Data"] = serde_json::json!({ "message": good.encode() });
+    let a = FakeHost::new(addr).invoke("SubscriptionAudit", &bad).await;
+    assert_eq!(a.status, 500, "{:?}", a.body);
     assert_eq!(a.error_code(), Some("FanOutNotConfigured"));
 }

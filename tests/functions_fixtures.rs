@@ -22,6 +22,8 @@ enum Want {
     Res(u64, &'static str),
     /// The host-facing status and `Error.code`.
     Status(u16, &'static str),
+    /// The host-facing status, `Error.code`, and fragments of both `Error.message` and `Logs`.
+    Refused(u16, &'static str, &'static [&'static str]),
 }
 
 /// (function to post to, expectation) for each invocation fixture; several rows per file when it
@@ -42,13 +44,39 @@ fn plan(file: &str) -> Vec<(&'static str, Want)> {
                 ]),
             ),
         ],
+        // Queue messages that are not linkguard's (`"aaaaa"`, `{ message: "Message sent" }`). Sent to
+        // SubscriptionAudit they are refused (400, a failure to the host), not acknowledged: the
+        // host retries up to maxDequeueCount, then keeps them in the poison queue. Acknowledging
+        // would delete them with only a log line (DESIGN: nothing is dropped silently).
         "queue-invocation-azure.json" => vec![
             ("queue", Status(404, "UnknownFunction")),
             ("ConnectionEvents", Acked(&["can never be processed"])),
+            (
+                "SubscriptionAudit",
+                Refused(
+                    400,
+                    "InvalidMessage",
+                    &[
+                        "delivery 1: the message is neither JSON nor base64",
+                        "poison queue",
+                    ],
+                ),
+            ),
         ],
         "queue-invocation-docs.json" => vec![
             ("QueueTrigger", Status(404, "UnknownFunction")),
             ("ConnectionEvents", Acked(&["can never be processed"])),
+            (
+                "SubscriptionAudit",
+                Refused(
+                    400,
+                    "InvalidMessage",
+                    &[
+                        "delivery 1: the message is neither JSON nor base64",
+                        "poison queue",
+                    ],
+                ),
+            ),
         ],
         // Event Grid schema and CloudEvents envelopes (binding named `event` in the capture).
         "eventgrid-invocation.json" => vec![(
@@ -129,6 +157,16 @@ async fn every_invocation_fixture_gets_its_documented_answer() {
                     let msg = res.body["error"]["message"].as_str().unwrap();
                     assert!(msg.contains(fragment), "{name}: {msg}");
                 }
+                Want::Refused(code, error, fragments) => {
+                    assert_eq!(status, code, "{name} -> {function}: {answer}");
+                    assert_eq!(answer["Error"]["code"], error, "{name}");
+                    let message = answer["Error"]["message"].as_str().unwrap();
+                    let log = logs(&answer);
+                    for f in fragments {
+                        assert!(message.contains(f), "{name}: `{f}` not in {message}");
+                        assert!(log.contains(f), "{name}: `{f}` not in the logs\n{log}");
+                    }
+                }
                 Want::Status(code, error) => {
                     assert_eq!(status, code, "{name} -> {function}: {answer}");
                     assert_eq!(answer["Error"]["code"], error, "{name}");
@@ -184,15 +222,134 @@ fn response_fixtures_read_as_handler_responses() {
     );
 }
 
+/// Why each Event Grid fixture event is ignored, by event id (a fragment of its log line
+/// `event <id> ignored: <reason>`). The topic allow-list of the test names the fixtures' own
+/// placeholder scopes, so the events get past the topic check and are judged on what they are.
+fn eventgrid_reason(file: &str, id: &str) -> &'static str {
+    EVENTGRID_REASONS
+        .iter()
+        .find(|(f, i, _)| *f == file && *i == id)
+        .map(|(_, _, r)| *r)
+        .unwrap_or_else(|| panic!("{file}: event {id} has no expected reason: add it to the table"))
+}
+
+const EVENTGRID_REASONS: &[(&str, &str, &str)] = &[
+    (
+        "docs-de.event-schema-resource-groups.cloudevents.ResourceWriteSuccess.json",
+        "4db48cba-50a2-455a-93b4-de41a3b5b7f6",
+        "operation `Microsoft.Storage/storageAccounts/write` does not concern registry connections",
+    ),
+    (
+        "docs.delivery-and-retry.deadletter-eventgrid-schema.json",
+        "93902694-901e-008f-6f95-7153a806873c",
+        "topic `/subscriptions/0000000000-0000-0000-0000-000000000000000/resourceGroups/rgwithoutpolicy/providers/Microsoft.Storage/storageAccounts/myegteststgfoo` is not in LINKGUARD_EVENT_TOPICS",
+    ),
+    (
+        "docs.event-schema-resource-groups.ResourceWriteSuccess.json",
+        "4db48cba-50a2-455a-93b4-de41a3b5b7f6",
+        "operation `Microsoft.Storage/storageAccounts/write` does not concern registry connections",
+    ),
+    (
+        "docs.event-schema-subscriptions.ResourceActionSuccess.json",
+        "{ID}",
+        "operation `Microsoft.EventHub/namespaces/AuthorizationRules/listKeys/action` does not concern registry connections",
+    ),
+    (
+        "docs.event-schema-subscriptions.ResourceDeleteSuccess.json",
+        "19a69642-1aad-4a96-a5ab-8d05494513ce",
+        "operation `Microsoft.Storage/storageAccounts/delete` does not concern registry connections",
+    ),
+    (
+        "docs.event-schema-subscriptions.ResourceWriteSuccess.json",
+        "4db48cba-50a2-455a-93b4-de41a3b5b7f6",
+        "operation `Microsoft.Storage/storageAccounts/write` does not concern registry connections",
+    ),
+    (
+        "docs.webhook-event-delivery.SubscriptionValidationEvent.json",
+        "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
+        "subscription validation event: answered by the handshake, nothing to reconcile",
+    ),
+    (
+        "docs.webhook-event-delivery.SubscriptionValidationResponse.json",
+        "-",
+        "it can never be processed: neither an Event Grid event (no `eventType`) nor a CloudEvent (no `specversion`)",
+    ),
+    (
+        "java-sdk-track1.EventGridSubscriptionValidationEvent.json",
+        "2d1781af-3a4c-4d7c-bd0c-e34b19da4e66",
+        "subscription validation event: answered by the handshake, nothing to reconcile",
+    ),
+    (
+        "java-sdk.EventGridEventNoArray.json",
+        "4c2359fe-001e-00ba-0e04-58586806d298",
+        "topic `/subscriptions/id/resourceGroups/Storage/providers/Microsoft.Storage/storageAccounts/xstoretestaccount` is not in LINKGUARD_EVENT_TOPICS",
+    ),
+    (
+        "java-sdk.MultipleEventsInSameBatch.json",
+        "4c2359fe-001e-00ba-0e04-58586806d298",
+        "topic `/subscriptions/id/resourceGroups/Storage/providers/Microsoft.Storage/storageAccounts/xstoretestaccount` is not in LINKGUARD_EVENT_TOPICS",
+    ),
+    (
+        "java-sdk.MultipleEventsInSameBatch.json",
+        "602a88ef-0001-00e6-1233-1646070610ea",
+        "topic `/subscriptions/319a9601-1ec0-0000-aebc-8fe82724c81e/resourceGroups/testrg/providers/Microsoft.Storage/storageAccounts/myaccount` is not in LINKGUARD_EVENT_TOPICS",
+    ),
+    (
+        "java-sdk.MultipleEventsInSameBatch.json",
+        "dede87b0-3656-419c-acaf-70c95ddc60f5",
+        "topic `/subscriptions/id/resourcegroups/rg/providers/Microsoft.ServiceBus/namespaces/testns1` is not in LINKGUARD_EVENT_TOPICS",
+    ),
+    (
+        "java-sdk.ResourceActionFailureEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "event type `Microsoft.Resources.ResourceActionFailure` is not acted on (only Microsoft.Resources.Resource{Write,Delete,Action}Success)",
+    ),
+    (
+        "java-sdk.ResourceActionSuccessEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "operation `Microsoft.EventGrid/eventSubscriptions/write` does not concern registry connections",
+    ),
+    (
+        "java-sdk.ResourceDeleteCancelEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "event type `Microsoft.Resources.ResourceDeleteCancel` is not acted on (only Microsoft.Resources.Resource{Write,Delete,Action}Success)",
+    ),
+    (
+        "java-sdk.ResourceDeleteSuccessEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "operation `Microsoft.EventGrid/eventSubscriptions/write` does not concern registry connections",
+    ),
+    (
+        "java-sdk.ResourceWriteFailureEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "event type `Microsoft.Resources.ResourceWriteFailure` is not acted on (only Microsoft.Resources.Resource{Write,Delete,Action}Success)",
+    ),
+    (
+        "java-sdk.ResourceWriteSuccessEvent.json",
+        "25b3b0d0-d79b-44d5-9963-440d4e6a9bba",
+        "operation `Microsoft.EventGrid/eventSubscriptions/write` does not concern registry connections",
+    ),
+];
+
+/// Every event id of a delivery (an object or an array of events).
+fn event_ids(delivery: &Value) -> Vec<String> {
+    let one = |v: &Value| v["id"].as_str().map(str::to_string);
+    match delivery {
+        Value::Array(items) => items.iter().filter_map(one).collect(),
+        v => one(v).into_iter().collect(),
+    }
+}
+
 #[tokio::test]
-async fn every_event_grid_fixture_in_a_connection_events_invocation_is_acknowledged() {
+async fn every_event_grid_fixture_in_a_connection_events_invocation_is_ignored_for_its_reason() {
     let topics = [
         "/subscriptions/{subscription-id}",
         "/subscriptions/{subscription-id}/resourceGroups/{resource-group}",
     ];
-    let stack = Stack::start(&topics).await;
+    let sim = sandbox().await;
     let files = fixture_files("eventgrid");
     assert_eq!(files.len(), 17);
+    let mut seen = 0;
     for (name, path) in &files {
         let payload = read_json(path);
         // As delivered (object or array), and each event on its own as the trigger binding sends it.
@@ -201,25 +358,104 @@ async fn every_event_grid_fixture_in_a_connection_events_invocation_is_acknowled
             deliveries.extend(items.iter().cloned());
         }
         for delivery in deliveries {
-            let (status, answer) = stack
-                .server
-                .invoke("ConnectionEvents", &event_invocation(delivery))
+            // A fresh handler (fresh dedupe window) per delivery: the batch and its events share
+            // ids, and each must reach selection rather than be skipped as a redelivery.
+            let store = std::sync::Arc::new(MemoryStore::default());
+            let state = linkguard::host::functions::AppState::new(
+                std::sync::Arc::new(arm_client(sim.endpoint())),
+                linkguard::host::functions::PolicySource::Fixed(policy()),
+                store.clone(),
+                options(&topics),
+            );
+            let server = Server::start(state).await;
+            let (status, answer) = server
+                .invoke("ConnectionEvents", &event_invocation(delivery.clone()))
                 .await;
             assert_eq!(status, 200, "{name}: {answer}");
             assert_envelope(&answer);
             let log = logs(&answer);
-            assert!(
-                log.contains(" ignored") || log.contains("already processed"),
-                "{name}: every event is ignored with a reason:\n{log}"
-            );
+            assert!(!log.contains("already processed"), "{name}: {log}");
+            let mut ids = event_ids(&delivery);
+            if ids.is_empty() {
+                // Not an event at all (a handshake response): one line says why, keyed `-`.
+                ids.push("-".into());
+            }
+            for id in ids {
+                let needle = if id == "-" {
+                    " ignored".to_string()
+                } else {
+                    format!("event {id} ignored: ")
+                };
+                let line = log
+                    .lines()
+                    .find(|l| l.contains(&needle))
+                    .unwrap_or_else(|| panic!("{name}: no `{needle}` line in\n{log}"));
+                let want = eventgrid_reason(name, &id);
+                assert!(
+                    line.contains(want),
+                    "{name}: event {id}: `{want}` not in `{line}`"
+                );
+                seen += 1;
+            }
+            assert!(store.reports().is_empty(), "{name}: no report");
+            server.stop().await;
         }
     }
+    assert!(seen >= 17, "events checked: {seen}");
     assert_eq!(
-        stack.sandbox().requests().total,
+        sim.handle().requests().total,
         0,
         "no fixture names a registry: ARM untouched"
     );
-    assert!(stack.stored_reports().is_empty());
+}
+
+/// POSTs `body` over a raw connection while reading the answer, so a server that answers (413)
+/// before it has read the whole body is seen answering: the upload may then fail with a reset or a
+/// broken pipe, which is fine once the status was read.
+async fn post_while_reading(base: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nx-azure-functions-invocationid: big-body\r\n\r\n",
+        body.len()
+    );
+    let upload = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        wr.write_all(&body).await?;
+        wr.flush().await
+    });
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let answer = loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), rd.read(&mut buf))
+            .await
+            .expect("the handler must answer")
+            .unwrap_or(0);
+        raw.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&raw).to_string();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .expect("the answer has a Content-Length");
+            if rest.len() >= len || n == 0 {
+                break (head.to_string(), rest.to_string());
+            }
+        }
+        assert!(n > 0, "connection closed before an answer: {text}");
+    };
+    // The upload may or may not have finished: a reset after the answer is expected.
+    upload.abort();
+    let status: u16 = answer.0.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body: Value = serde_json::from_str(&answer.1)
+        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {}", answer.1));
+    (status, body)
 }
 
 #[tokio::test]
@@ -289,8 +525,9 @@ async fn bad_input_gets_a_clear_status_and_the_handler_stays_up() {
     let mut big = br#"{"Data": {"eventGridEvent": ""#.to_vec();
     big.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
     big.extend(br#""}}"#);
-    let (status, body) = s.post_raw("/ConnectionEvents", big).await;
+    let (status, body) = post_while_reading(&s.base, "/ConnectionEvents", big).await;
     assert_eq!(status, 413, "{body}");
+    assert_envelope(&body);
     assert!(body["Error"]["message"].as_str().unwrap().contains("4 MiB"));
 
     // Unknown function and paths; wrong method.

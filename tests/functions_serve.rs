@@ -9,6 +9,8 @@
 )]
 
 mod functions_support;
+#[path = "support_azurite/mod.rs"]
+mod support_azurite;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -176,4 +178,88 @@ async fn a_port_in_use_fails_with_exit_3() {
     .await;
     assert_eq!(code, ExitCode::from(3));
     drop(taken);
+}
+
+/// Fan-out is wired from the settings `serve` is given (the lookup), not from the process
+/// environment: with `LINKGUARD_FANOUT_QUEUE` in the lookup only, the timer enqueues one message per
+/// subscription instead of auditing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_is_turned_on_through_the_lookup() {
+    assert!(
+        std::env::var_os("LINKGUARD_FANOUT_QUEUE").is_none(),
+        "the test relies on the process environment not setting fan-out"
+    );
+    let azurite = support_azurite::Azurite::start();
+    let sim = sandbox().await;
+    let port = free_port();
+    let queue = "serve-fanout";
+    let settings = lookup(vec![
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("LINKGUARD_ARM_ENDPOINT", sim.endpoint().to_string()),
+        ("LINKGUARD_CREDENTIAL", "static".into()),
+        ("LINKGUARD_STATIC_TOKEN", "any".into()),
+        ("LINKGUARD_REPORTS", azurite.connection_string()),
+        (
+            "LINKGUARD_FANOUT_QUEUE",
+            format!("{};QueueName={queue}", azurite.connection_string()),
+        ),
+    ]);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_with(args(), settings, async move {
+        let _ = stopped.await;
+    }));
+    let base = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while http().get(format!("{base}/")).send().await.is_err() {
+        assert!(!task.is_finished(), "serve exited early");
+        assert!(started.elapsed() < Duration::from_secs(20), "never ready");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let timer = read_json(&shared_fixtures("functions").join("timer-invocation.json"));
+    let resp = http()
+        .post(format!("{base}/ScheduledAudit"))
+        .header("content-type", "application/json")
+        .body(timer.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
+    let logs = logs(&body);
+    assert!(
+        logs.contains("subscription(s) fanned out"),
+        "the timer fanned out: {logs}"
+    );
+    // The messages are in the queue named in the lookup.
+    let sas = azurite.account_sas("q", "sco", "rp");
+    let peek = http()
+        .get(format!(
+            "{}/{queue}/messages?peekonly=true&numofmessages=32&{sas}",
+            azurite.queue_endpoint()
+        ))
+        .header("x-ms-version", support_azurite::SAS_VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert!(peek.status().is_success(), "{}", peek.status());
+    let xml = peek.text().await.unwrap();
+    let fanned: usize = logs
+        .split(" subscription(s) fanned out")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {logs}"));
+    assert!(fanned >= 1, "{logs}");
+    assert_eq!(
+        xml.matches("<QueueMessage>").count(),
+        fanned,
+        "one message per subscription in the queue named in the lookup: {xml}"
+    );
+    assert_eq!(
+        sim.handle().requests().count("put-connection"),
+        0,
+        "the timer itself audited nothing"
+    );
+    stop.send(()).unwrap();
+    assert_eq!(task.await.unwrap(), ExitCode::SUCCESS);
 }

@@ -82,7 +82,50 @@ fn log_outcome(outcome: Option<&FinalizeOutcome>, log: &mut InvocationLog) {
 }
 
 /// The `SubscriptionAudit` function.
+///
+/// A message that is not a linkguard message (anything else put on the queue) can never be
+/// processed, yet it is not acknowledged: acknowledging would delete it with nothing but a log
+/// line. It is answered 400 `InvalidMessage` (a failure to the host), so the host delivers it up to
+/// `maxDequeueCount` times and then moves it to the poison queue, where it stays for inspection
+/// (DESIGN: nothing is dropped silently). The message is checked before the configuration, since
+/// what is wrong with it does not depend on the configuration.
 pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) -> Reply {
+    let deliveries = match dequeue_count(&inv.metadata) {
+        Some(n) => n,
+        None => {
+            log.warn("Metadata.DequeueCount is missing or not a number; counting this as the first delivery");
+            1
+        }
+    };
+    let poison_note = "retrying cannot help: the host moves it to the poison queue after maxDequeueCount deliveries, where it is kept for inspection";
+    let message = match inv
+        .input(BINDING)
+        .map(|(_, v)| AuditMessage::from_value(v.clone()))
+    {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            let message = format!("delivery {deliveries}: {e}; {poison_note}");
+            log.error(message.clone());
+            return Reply::failed(
+                StatusCode::BAD_REQUEST,
+                "InvalidMessage",
+                message,
+                log.into_lines(),
+            );
+        }
+        None => {
+            let message = format!(
+                "no queue message in the invocation (expected Data.{BINDING}); {poison_note}"
+            );
+            log.error(message.clone());
+            return Reply::failed(
+                StatusCode::BAD_REQUEST,
+                "InvalidMessage",
+                message,
+                log.into_lines(),
+            );
+        }
+    };
     let Some(fanout) = state.fanout() else {
         let message = "fan-out is not configured (LINKGUARD_FANOUT_QUEUE is unset), so this queue message cannot be processed: set LINKGUARD_FANOUT_QUEUE to the queue SubscriptionAudit listens to";
         log.error(message);
@@ -92,40 +135,6 @@ pub async fn handle(state: &AppState, inv: &Invocation, mut log: InvocationLog) 
             message,
             log.into_lines(),
         );
-    };
-    let deliveries = match dequeue_count(&inv.metadata) {
-        Some(n) => n,
-        None => {
-            log.warn("Metadata.DequeueCount is missing or not a number; counting this as the first delivery");
-            1
-        }
-    };
-    let message = match inv
-        .input(BINDING)
-        .map(|(_, v)| AuditMessage::from_value(v.clone()))
-    {
-        Some(Ok(m)) => m,
-        Some(Err(e)) => {
-            // Retrying cannot help; the host moves it to the poison queue after maxDequeueCount.
-            let message = format!("delivery {deliveries}: {e}");
-            log.error(message.clone());
-            return Reply::failed(
-                StatusCode::BAD_REQUEST,
-                "InvalidMessage",
-                message,
-                log.into_lines(),
-            );
-        }
-        None => {
-            let message = format!("no queue message in the invocation (expected Data.{BINDING})");
-            log.error(message.clone());
-            return Reply::failed(
-                StatusCode::BAD_REQUEST,
-                "InvalidMessage",
-                message,
-                log.into_lines(),
-            );
-        }
     };
     log.info(format!(
         "run {} subscription {} (delivery {deliveries} of at most {})",
