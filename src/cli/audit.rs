@@ -32,7 +32,8 @@ pub struct AuditArgs {
     pub arm_endpoint: String,
     /// Where ARM tokens come from: azure-cli (the default: a person at a terminal after `az login`),
     /// managed-identity (Azure Functions, App Service, VMs), workload-identity (Kubernetes),
-    /// client-secret, or static (a fixed token, for the sandbox). Unattended runs should set this.
+    /// client-secret, client-certificate, or static (a fixed token, for the sandbox). Unattended
+    /// runs should set this.
     #[arg(long, env = "LINKGUARD_CREDENTIAL", default_value = "azure-cli")]
     pub credential: String,
     /// Extra CA certificate (PEM) to trust, for the sandbox's --tls.
