@@ -187,6 +187,8 @@ async fn fan_out_then_worker_audits_once_poisons_the_unreadable_and_summarizes()
             .count(),
         0
     );
+    // 20 subscription reports, the run report, latest.json: all schema-valid.
+    assert!(fanout_support::assert_dir_reports_valid(&reports) >= 22);
     eprintln!(
         "CLI: 21 subscriptions enqueued and consumed in {:?}",
         t0.elapsed()

@@ -242,6 +242,8 @@ async fn timer_fans_out_and_queue_invocations_audit_every_subscription_once() {
         "20 subscriptions fanned out and audited in {:?}",
         t0.elapsed()
     );
+    // 20 subscription reports, the run report, latest.json.
+    assert!(blobs.assert_reports_valid().await >= 22);
 }
 
 async fn engine_support_sandbox(estate: Value) -> RunningSandbox {
@@ -340,6 +342,7 @@ async fn a_subscription_that_always_fails_lands_in_the_poison_queue_and_the_summ
         "21 subscriptions, one poisoned after 5 deliveries, in {:?}",
         t0.elapsed()
     );
+    assert!(blobs.assert_reports_valid().await >= 22);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -440,6 +443,7 @@ async fn the_next_timer_run_closes_an_overdue_run_naming_who_did_not_report_or_w
     let queued = raw.peek(QUEUE).await;
     assert_eq!(queued.len(), 3);
     assert!(queued.iter().all(|m| m.json()["run"] != first["run"]));
+    assert!(blobs.assert_reports_valid().await >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

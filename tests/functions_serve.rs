@@ -108,6 +108,10 @@ async fn serve_starts_answers_the_probe_serves_and_stops_gracefully() {
         "report written by the directory sink"
     );
 
+    assert!(
+        assert_dir_reports_valid(reports.path()) >= 2,
+        "the run report and latest.json, both schema-valid"
+    );
     stop.send(()).unwrap();
     let code = tokio::time::timeout(Duration::from_secs(10), task)
         .await

@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 
 const SECRET: &str = "s3cret-for-tests-only";
 
-async fn start(
-    secret: Option<&str>,
-) -> (linkguard::sim::RunningSandbox, Server, tempfile::TempDir) {
+async fn start(secret: Option<&str>) -> (linkguard::sim::RunningSandbox, Server, CheckedDir) {
     let sim = sandbox().await;
-    let dir = tempfile::tempdir().unwrap();
+    // Reports checked against the schema when the test ends.
+    let dir = CheckedDir::new();
     let state = AppState::new(
         Arc::new(arm_client(sim.endpoint())),
         PolicySource::Fixed(policy()),

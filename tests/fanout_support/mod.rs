@@ -7,6 +7,8 @@
 pub mod azurite;
 #[path = "../engine_support/mod.rs"]
 pub mod engine_support;
+#[path = "../support_report/mod.rs"]
+pub mod support_report;
 
 use std::time::Duration;
 
@@ -352,6 +354,63 @@ impl RawBlobs {
             .into_iter()
             .map(unescape)
             .collect()
+    }
+}
+
+/// Checks one stored JSON document: a report (`linkguard.report/v1`) must validate against
+/// schemas/report.schema.json; anything else must be one of the fan-out's own documents.
+/// Returns whether it was a report.
+pub fn check_stored_document(name: &str, doc: &Value) -> bool {
+    let schema = doc["schema"].as_str().unwrap_or_default();
+    if schema == "linkguard.report/v1" {
+        if let Err(errors) = support_report::schema::validate(doc) {
+            panic!(
+                "{name} violates schemas/report.schema.json:\n{}",
+                errors.join("\n")
+            );
+        }
+        return true;
+    }
+    assert!(
+        schema.starts_with("linkguard.fanout."),
+        "{name}: neither a report nor a fan-out document (schema {schema:?})"
+    );
+    false
+}
+
+/// Every report file under a reports directory validated; returns how many there were.
+pub fn assert_dir_reports_valid(dir: &std::path::Path) -> usize {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    files
+        .iter()
+        .filter(|p| {
+            let doc: Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            check_stored_document(&p.display().to_string(), &doc)
+        })
+        .count()
+}
+
+impl RawBlobs {
+    /// Every report blob of the container validated; returns how many there were.
+    pub async fn assert_reports_valid(&self) -> usize {
+        let mut reports = 0;
+        for name in self.list("").await {
+            if name.ends_with(".json") && check_stored_document(&name, &self.json(&name).await) {
+                reports += 1;
+            }
+        }
+        reports
     }
 }
 

@@ -9,6 +9,9 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../support_report/mod.rs"]
+pub mod support_report;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -126,6 +129,8 @@ pub struct MemoryStore {
 impl ReportStore for MemoryStore {
     async fn store(&self, report: &Report) -> Result<String, ReportStoreError> {
         self.attempts.fetch_add(1, Ordering::SeqCst);
+        // Every report a test produces must match schemas/report.schema.json.
+        support_report::schema::assert_valid(report);
         if self.fail.load(Ordering::SeqCst) {
             return Err(ReportStoreError(
                 "storage account unreachable (test)".into(),
@@ -343,10 +348,19 @@ impl Stack {
         self.sim.handle()
     }
 
-    /// Stored run reports (`runs/**/<id>.json`).
+    /// Stored run reports (`runs/**/<id>.json`), each checked against the report schema (and
+    /// `latest.json` too).
     pub fn stored_reports(&self) -> Vec<Value> {
         let mut out = Vec::new();
         collect_json(&self.reports_dir.path().join("runs"), &mut out);
+        let latest = self.reports_dir.path().join("latest.json");
+        let mut all = out.clone();
+        if latest.is_file() {
+            all.push(read_json(&latest));
+        }
+        for r in &all {
+            assert_report_valid(r);
+        }
         out
     }
 
@@ -369,6 +383,57 @@ impl Stack {
             .iter()
             .filter(|r| r.method == "PUT" && r.path.eq_ignore_ascii_case(id))
             .count()
+    }
+}
+
+/// Panics with every violation when `doc` does not match schemas/report.schema.json.
+pub fn assert_report_valid(doc: &Value) {
+    if let Err(errors) = support_report::schema::validate(doc) {
+        panic!(
+            "report {} violates schemas/report.schema.json:\n{}",
+            doc["run"]["id"],
+            errors.join("\n")
+        );
+    }
+}
+
+/// Every report JSON file under `dir` (any depth, `latest.json` included) validated; returns how
+/// many there were.
+pub fn assert_dir_reports_valid(dir: &Path) -> usize {
+    let mut out = Vec::new();
+    collect_json(dir, &mut out);
+    for r in &out {
+        assert_report_valid(r);
+    }
+    out.len()
+}
+
+/// A reports directory whose reports are checked against the schema when the test ends.
+pub struct CheckedDir(tempfile::TempDir);
+
+impl CheckedDir {
+    pub fn new() -> Self {
+        Self(tempfile::tempdir().unwrap())
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for CheckedDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_dir_reports_valid(self.0.path());
+        }
+    }
+}
+
+/// At the end of every test using a stack: every report it wrote matches the report schema.
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert_dir_reports_valid(self.reports_dir.path());
+        }
     }
 }
 
