@@ -35,14 +35,14 @@ pub async fn handle(state: &LambdaState, payload: Value) -> HttpReply {
     let request = match HttpRequest::from_value(payload) {
         Ok(r) => r,
         Err(reason) => {
+            // Authenticated, so the reason may be logged and answered.
             tracing::warn!("unreadable HTTP request: {reason}");
             return HttpReply::error(400, "BadRequest", reason);
         }
     };
-    let request = &request;
     match request.method.as_str() {
-        "OPTIONS" => abuse_protection(request),
-        "POST" => deliver(state, request).await,
+        "OPTIONS" => abuse_protection(&request),
+        "POST" => deliver(state, &request).await,
         other => HttpReply::error(
             405,
             "MethodNotAllowed",
