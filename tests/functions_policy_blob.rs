@@ -253,3 +253,74 @@ async fn a_policy_blob_broken_after_start_fails_closed_and_the_report_says_why()
     assert_eq!(status, 200, "{body}");
     assert_eq!(stack.connection_status(PENDING_CONN), "Approved");
 }
+
+/// The Lambda host uses the same policy source: a blob URL passes `prepare`, `build_state` wires it,
+/// and an audit runs under the policy read from the blob; a broken blob fails the run closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_host_reads_the_same_policy_blob() {
+    use linkguard::host::lambda::cli::{LambdaArgs, build_state, prepare};
+    use linkguard::host::lambda::run::{Scope, run};
+    let azurite = Azurite::start();
+    let sas = azurite.account_sas("b", "sco", "rwdlac");
+    put_blob(&azurite, &sas, "lambda.toml", &policy_text()).await;
+    let sim = sandbox().await;
+    let reports = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9".to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "linkguard".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "1".into()),
+        ("LINKGUARD_WEBHOOK_SECRET", "0123456789abcdef0123".into()),
+        ("LINKGUARD_POLICY", blob_url(&azurite, "lambda.toml", &sas)),
+        ("LINKGUARD_ARM_ENDPOINT", sim.endpoint().to_string()),
+        ("LINKGUARD_CREDENTIAL", "static".into()),
+        ("LINKGUARD_STATIC_TOKEN", "any".into()),
+        ("LINKGUARD_REPORTS", reports.path().display().to_string()),
+    ]);
+    let lookup = |k: &str| env.get(k).cloned();
+    let prepared = prepare(&LambdaArgs::default(), lookup).unwrap();
+    let (state, _) = build_state(&prepared, &lookup).unwrap();
+    let mut log = linkguard::host::functions::log::InvocationLog::new();
+    let summary = run(
+        &state,
+        Scope::Audit,
+        linkguard::report::Trigger::Timer,
+        false,
+        &mut log,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("the audit must run under the blob policy: {e:?}"));
+    assert_eq!(stack_status(&sim), "Approved", "{summary}");
+
+    put_blob(&azurite, &sas, "lambda.toml", "version = 2\n").await;
+    // The deployed source caches the policy for 30 s; a fresh state reads the blob at once.
+    let (state, _) = build_state(&prepared, &lookup).unwrap();
+    let failure = state.app.policy_source().load().await.unwrap_err();
+    assert!(
+        failure.message.contains("/lambda.toml:1:") && !failure.message.contains("sig="),
+        "{}",
+        failure.message
+    );
+    let mut log = linkguard::host::functions::log::InvocationLog::new();
+    assert!(
+        run(
+            &state,
+            Scope::Audit,
+            linkguard::report::Trigger::Timer,
+            false,
+            &mut log
+        )
+        .await
+        .is_err(),
+        "fail closed"
+    );
+    assert!(assert_dir_reports_valid(reports.path()) >= 2);
+}
+
+fn stack_status(sim: &linkguard::sim::RunningSandbox) -> String {
+    sim.handle().connection_json(PENDING_CONN).unwrap()["properties"]
+        ["privateLinkServiceConnectionState"]["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
