@@ -10,8 +10,6 @@
 )]
 
 mod engine_support;
-#[path = "support_report/mod.rs"]
-mod support_report;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -20,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use engine_support::{POLICY, SUB, estate};
+use engine_support::{POLICY, SUB, estate, support_report};
 use serde_json::{Value, json};
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind.

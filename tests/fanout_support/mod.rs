@@ -7,8 +7,7 @@
 pub mod azurite;
 #[path = "../engine_support/mod.rs"]
 pub mod engine_support;
-#[path = "../support_report/mod.rs"]
-pub mod support_report;
+use engine_support::support_report;
 
 use std::time::Duration;
 

@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+// Also loaded by engine_support, which some tests (abuse.rs) use beside this module.
+#[allow(clippy::duplicate_mod)]
 #[path = "../support_report/mod.rs"]
 pub mod support_report;
 
