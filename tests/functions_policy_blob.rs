@@ -324,3 +324,118 @@ fn stack_status(sim: &linkguard::sim::RunningSandbox) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Stands in for the managed identity: an unsigned JWT that Azurite's `--oauth basic` accepts
+/// when audience, issuer and times are right.
+#[derive(Debug)]
+struct FakeEntraCredential {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for FakeEntraCredential {
+    async fn get_token(
+        &self,
+        scopes: &[&str],
+        _: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        assert_eq!(scopes, ["https://storage.azure.com/.default"]);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let b64 = |v: serde_json::Value| azure_core::base64::encode_url_safe(v.to_string());
+        let jwt = format!(
+            "{}.{}.{}",
+            b64(serde_json::json!({"alg": "RS256", "typ": "JWT"})),
+            b64(serde_json::json!({
+                "aud": "https://storage.azure.com",
+                "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+                "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+                "oid": "4d3c2b1a-0f9e-8d7c-6b5a-493827160504",
+                "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47"
+            })),
+            azure_core::base64::encode_url_safe(b"unsigned")
+        );
+        Ok(azure_core::credentials::AccessToken::new(
+            jwt,
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+    }
+}
+
+/// A policy blob URL without SAS authenticates with the host's Entra ID credential (https only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_blob_without_sas_is_read_with_the_entra_id_token() {
+    let azurite = Azurite::start_https();
+    let ca = reqwest::Certificate::from_pem(azurite.ca_pem().unwrap().as_bytes()).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let http_put_blob = |azurite: &Azurite, sas: &str, text: &str| {
+        let req = trusting
+            .put(format!(
+                "{}/{CONTAINER}/linkguard.toml?{sas}",
+                azurite.blob_endpoint()
+            ))
+            .header("x-ms-version", support_azurite::SAS_VERSION)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(text.to_string());
+        async move { req.send().await.unwrap().status() }
+    };
+    // Upload with a SAS, read with the token.
+    let sas = azurite.account_sas("b", "sco", "rwdlac");
+    let base = azurite.blob_endpoint();
+    for (url, blob) in [
+        (format!("{base}/{CONTAINER}?restype=container&{sas}"), false),
+        (format!("{base}/{CONTAINER}/linkguard.toml?{sas}"), true),
+    ] {
+        let mut req = trusting
+            .put(url)
+            .header("x-ms-version", support_azurite::SAS_VERSION);
+        if blob {
+            req = req
+                .header("x-ms-blob-type", "BlockBlob")
+                .body(policy_text());
+        }
+        let status = req.send().await.unwrap().status();
+        assert!(status.is_success(), "{status}");
+    }
+    let credential = Arc::new(FakeEntraCredential {
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let options = linkguard::report::sink::BlobSinkOptions {
+        transport: Some(azure_core::http::Transport::new(Arc::new(trusting.clone()))),
+        ..linkguard::report::sink::BlobSinkOptions::default()
+    };
+    let url = format!("{base}/{CONTAINER}/linkguard.toml");
+    let source = PolicySource::Blob(Arc::new(
+        BlobPolicy::with_options(
+            &url,
+            Some(credential.clone()),
+            Duration::from_secs(30),
+            options,
+        )
+        .unwrap(),
+    ));
+    let policy = source.load().await.unwrap();
+    let want: String = sha2::Sha256::digest(policy_text().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(policy.sha256, want);
+    assert_eq!(
+        credential.calls.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // Within the TTL the policy is not read again: an edit lands at the next read after it.
+    let status = http_put_blob(&azurite, &sas, "version = 2\n").await;
+    assert!(status.is_success(), "{status}");
+    let cached = source.load().await.expect("served from the 30 s cache");
+    assert_eq!(cached.sha256, want);
+    // Without a credential a URL without SAS cannot be used: refused when built.
+    let e = BlobPolicy::new(&url, None, Duration::ZERO).unwrap_err();
+    assert!(
+        e.starts_with("LINKGUARD_POLICY: ") && e.contains("token"),
+        "{e}"
+    );
+}

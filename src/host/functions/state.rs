@@ -97,6 +97,22 @@ impl BlobPolicy {
         credential: Option<Arc<dyn TokenCredential>>,
         ttl: Duration,
     ) -> Result<Self, String> {
+        // Short retries: an Event Grid invocation must answer within 30 s (DESIGN 7.2).
+        let options = BlobSinkOptions::default().with_retries(
+            2,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        );
+        Self::with_options(url, credential, ttl, options)
+    }
+
+    /// [`BlobPolicy::new`] with the blob client's options (retries, transport) given.
+    pub fn with_options(
+        url: &str,
+        credential: Option<Arc<dyn TokenCredential>>,
+        ttl: Duration,
+        options: BlobSinkOptions,
+    ) -> Result<Self, String> {
         let shown = crate::config::redact_url(url);
         let fail = |problem: String| format!("{}: `{shown}`: {problem}", crate::config::POLICY);
         let parsed = Url::parse(url.trim()).map_err(|e| fail(format!("not a URL ({e})")))?;
@@ -159,12 +175,6 @@ impl BlobPolicy {
             auth,
             emulator: loopback,
         };
-        // Short retries: an Event Grid invocation must answer within 30 s (DESIGN 7.2).
-        let options = BlobSinkOptions::default().with_retries(
-            2,
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-        );
         let container = BlobSink::new(target, credential, options).map_err(|e| fail(e.problem))?;
         Ok(Self {
             container,
@@ -417,5 +427,52 @@ impl AppState {
             ),
         );
         b.finish(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_blob_urls_are_checked_and_never_shown_with_their_sas() {
+        let ttl = Duration::ZERO;
+        let p = BlobPolicy::new(
+            "http://127.0.0.1:10000/devstoreaccount1/cfg/policies/prod%20a.toml?sv=1&sig=SECRET",
+            None,
+            ttl,
+        )
+        .unwrap();
+        assert_eq!(p.name, "policies/prod a.toml");
+        assert!(!p.shown().contains("SECRET") && !format!("{p:?}").contains("SECRET"));
+        for (url, problem) in [
+            (
+                "https://acct.blob.core.windows.net/cfg?sv=1&sig=S",
+                "URL of the policy blob itself",
+            ),
+            (
+                "http://127.0.0.1:10000/devstoreaccount1/cfg?sv=1&sig=S",
+                "URL of the policy blob itself",
+            ),
+            (
+                "https://acct.blob.core.windows.net/Bad_Name/p.toml",
+                "container name",
+            ),
+            (
+                "https://acct.blob.core.windows.net/cfg/p.toml?foo=bar",
+                "not a SAS",
+            ),
+            (
+                "https://acct.blob.core.windows.net/cfg/p.toml",
+                "token credential",
+            ),
+        ] {
+            let e = BlobPolicy::new(url, None, ttl).unwrap_err();
+            assert!(
+                e.starts_with("LINKGUARD_POLICY: ") && e.contains(problem),
+                "{url}: {e}"
+            );
+            assert!(!e.contains("sig=S"), "{e}");
+        }
     }
 }
