@@ -408,6 +408,22 @@ async fn sigterm_finishes_the_invocation_in_flight_then_exits_0_and_refuses_conn
     let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success(), "kill -TERM {pid}");
     let signalled = Instant::now();
+    // While the invocation is still in flight, the listener is already closed.
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            break;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(2),
+            "serve still accepts connections after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !call.is_finished(),
+        "the listener closed while the invocation was still in flight"
+    );
 
     let (status, text) = tokio::time::timeout(Duration::from_secs(30), call)
         .await
