@@ -48,6 +48,11 @@ impl ResourceId {
         if parts.iter().any(|p| p.is_empty()) {
             return Err(err("it has an empty segment"));
         }
+        // ARM names never start or end with whitespace; accepting one made an id cut from an event
+        // (`…/registries/x /privateEndpointConnections/c`) differ from itself re-parsed.
+        if parts.iter().any(|p| p.trim() != *p) {
+            return Err(err("a segment starts or ends with whitespace"));
+        }
         let mut rest = parts.as_slice();
         let subscription = match rest {
             [key, sub, tail @ ..] if key.eq_ignore_ascii_case("subscriptions") => {
@@ -382,6 +387,10 @@ mod tests {
                 "type/name pairs",
             ),
             ("/subscriptions//resourceGroups/x", "empty segment"),
+            (
+                "/subscriptions/s/resourceGroups/x /providers/A/b/c",
+                "whitespace",
+            ),
             ("/subscriptions/s/foo/bar", "providers"),
         ] {
             let err = ResourceId::parse(bad).unwrap_err();
