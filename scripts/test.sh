@@ -25,3 +25,5 @@ for req in requirements/*.txt; do
 done
 
 cargo test --locked --all-targets "$@"
+# The certificate credential is an opt-in feature (it links OpenSSL): its tests run with it on.
+cargo test --locked --features client-certificate --lib --test lambda_certificate "$@"

@@ -331,8 +331,9 @@ fn parse_credential(v: Option<String>) -> Result<CredentialKind, SettingError> {
     v.parse().map_err(|_| SettingError {
         key: CREDENTIAL,
         message: format!(
-            "`{}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, static",
-            v.trim()
+            "`{}` is not a known credential; use one of {}",
+            v.trim(),
+            CredentialKind::ALL.map(CredentialKind::as_str).join(", ")
         ),
     })
 }

@@ -13,17 +13,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
-use azure_core::credentials::{
-    AccessToken, Secret, SecretBytes, TokenCredential, TokenRequestOptions,
-};
+#[cfg(feature = "client-certificate")]
+use azure_core::credentials::SecretBytes;
+use azure_core::credentials::{AccessToken, Secret, TokenCredential, TokenRequestOptions};
 use azure_core::http::ClientOptions;
 use azure_core::time::{Duration, OffsetDateTime};
 use azure_identity::{
-    AzureCliCredential, ClientAssertionCredentialOptions, ClientCertificateCredential,
-    ClientCertificateCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
+#[cfg(feature = "client-certificate")]
+use azure_identity::{ClientCertificateCredential, ClientCertificateCredentialOptions};
 
 /// The variable naming the credential kind.
 pub const CREDENTIAL_VAR: &str = "LINKGUARD_CREDENTIAL";
@@ -126,6 +127,10 @@ pub enum CredentialError {
         origin: String,
         problem: String,
     },
+    #[error(
+        "{CREDENTIAL_VAR}={kind} is not in this build of linkguard: rebuild with `cargo build --release --features client-certificate` (links OpenSSL 3), or use client-secret"
+    )]
+    NotInThisBuild { kind: CredentialKind },
     #[error("could not set up the {kind} credential: {message}")]
     Build {
         kind: CredentialKind,
@@ -214,7 +219,9 @@ impl TokenCredential for StaticTokenCredential {
 }
 
 const CERTIFICATE_PATH: &str = "AZURE_CLIENT_CERTIFICATE_PATH";
+#[cfg(feature = "client-certificate")]
 const CERTIFICATE: &str = "AZURE_CLIENT_CERTIFICATE";
+#[cfg(feature = "client-certificate")]
 const CERTIFICATE_PASSWORD: &str = "AZURE_CLIENT_CERTIFICATE_PASSWORD";
 
 /// Builds the credential `kind` from the values in `env`. Errors name the missing variable.
@@ -303,45 +310,63 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
             .map_err(build)?;
             Ok(credential)
         }
-        CredentialKind::ClientCertificate => {
-            let tenant_id = required(
-                env,
-                kind,
-                "AZURE_TENANT_ID",
-                "the Entra tenant of the service principal",
-            )?;
-            let client_id = required(
-                env,
-                kind,
-                "AZURE_CLIENT_ID",
-                "the application (client) id of the service principal",
-            )?;
-            let (origin, bundle) = client_certificate(env, kind)?;
-            let options = ClientCertificateCredentialOptions {
-                client_options: client_options(env),
-                password: env.var(CERTIFICATE_PASSWORD).map(Secret::new),
-            };
-            let credential = ClientCertificateCredential::new(
-                tenant_id,
-                client_id,
-                SecretBytes::new(bundle),
-                Some(options),
-            )
-            // The SDK's message says what failed (PKCS#12 parsing, no private key); say which
-            // certificate and what the bundle must be.
-            .map_err(|e| CredentialError::Certificate {
-                origin,
-                problem: format!(
-                    "{}; it must be a PKCS#12 (.pfx) bundle holding the certificate and its RSA private key, with the password in {CERTIFICATE_PASSWORD} if it has one",
-                    error_chain(&e)
-                ),
-            })?;
-            Ok(credential)
-        }
+        CredentialKind::ClientCertificate => certificate_credential(env, kind),
     }
 }
 
+/// A service principal certificate, through azure_identity's OpenSSL-backed credential.
+#[cfg(feature = "client-certificate")]
+fn certificate_credential<E: EnvSource + ?Sized>(
+    env: &E,
+    kind: CredentialKind,
+) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    let tenant_id = required(
+        env,
+        kind,
+        "AZURE_TENANT_ID",
+        "the Entra tenant of the service principal",
+    )?;
+    let client_id = required(
+        env,
+        kind,
+        "AZURE_CLIENT_ID",
+        "the application (client) id of the service principal",
+    )?;
+    let (origin, bundle) = client_certificate(env, kind)?;
+    let options = ClientCertificateCredentialOptions {
+        client_options: client_options(env),
+        password: env.var(CERTIFICATE_PASSWORD).map(Secret::new),
+    };
+    let credential = ClientCertificateCredential::new(
+            tenant_id,
+            client_id,
+            SecretBytes::new(bundle),
+            Some(options),
+        )
+        // The SDK's message says what failed (PKCS#12 parsing, no private key); say which
+        // certificate and what the bundle must be.
+        .map_err(|e| CredentialError::Certificate {
+            origin,
+            problem: format!(
+                "{}; it must be a PKCS#12 (.pfx) bundle holding the certificate and its RSA private key, with the password in {CERTIFICATE_PASSWORD} if it has one",
+                error_chain(&e)
+            ),
+        })?;
+    Ok(credential)
+}
+
+/// Without the `client-certificate` feature the kind is known (so the message can name it) but
+/// cannot be built: say how to get a build that has it, or which credential to use instead.
+#[cfg(not(feature = "client-certificate"))]
+fn certificate_credential<E: EnvSource + ?Sized>(
+    _env: &E,
+    kind: CredentialKind,
+) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    Err(CredentialError::NotInThisBuild { kind })
+}
+
 /// The PKCS#12 bundle from a file or from base64 in the environment, and where it came from.
+#[cfg(feature = "client-certificate")]
 fn client_certificate<E: EnvSource + ?Sized>(
     env: &E,
     kind: CredentialKind,
@@ -566,6 +591,26 @@ mod tests {
         assert!(err.to_string().contains("nope"), "{err}");
     }
 
+    #[cfg(not(feature = "client-certificate"))]
+    #[test]
+    fn client_certificate_without_the_feature_says_how_to_get_it() {
+        let env = [
+            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("AZURE_CLIENT_ID", "c"),
+            (CERTIFICATE_PATH, "/x.pfx"),
+        ];
+        let err = credential_from_config(CredentialKind::ClientCertificate, &env).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::NotInThisBuild { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("--features client-certificate"),
+            "{err}"
+        );
+    }
+
+    #[cfg(feature = "client-certificate")]
     #[test]
     fn client_certificate_names_the_variable_and_the_fix() {
         let ids = [

@@ -73,7 +73,7 @@ pub struct WorkerArgs {
         default_value = "https://management.azure.com"
     )]
     pub arm_endpoint: String,
-    /// managed-identity | workload-identity | azure-cli | client-secret | static
+    /// managed-identity | workload-identity | azure-cli | client-secret | client-certificate | static
     #[arg(long, env = "LINKGUARD_CREDENTIAL", default_value = "azure-cli")]
     pub credential: String,
     /// Extra CA certificate (PEM) to trust, for the sandbox's --tls.
