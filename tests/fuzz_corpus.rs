@@ -1,7 +1,12 @@
 //! Replays every committed fuzz input (fuzz/corpus/<target>/ seeds and fuzz/regressions/<target>/
 //! kept crash inputs) through the checks the fuzz targets run (fuzz/src/lib.rs, included here), so
 //! the corpora cannot rot and every fixed crash stays a regression test in plain `cargo test`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,7 +42,7 @@ fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
     out
 }
 
-fn check_of(target: &str) -> fn(&[u8]) {
+fn check_of(target: &str) -> checks::Check {
     checks::CHECKS
         .iter()
         .find(|(name, _)| *name == target)
@@ -138,16 +143,16 @@ fn seeds_reach_what_the_checks_assert() {
         };
         // A lone input is found under any binding name, so not every `req` is an HTTP request.
         let req = inv.input(manual_audit::BINDING);
-        if let Some(Ok(req)) = req.map(|(_, v)| HttpRequestData::from_value(v)) {
-            if let Ok(Some(raw)) = manual_audit::parse_request(&req).map(|b| b.registry) {
-                manual_audit::parse_registry(&raw).unwrap();
-                registries += 1;
-            }
+        if let Some(Ok(req)) = req.map(|(_, v)| HttpRequestData::from_value(v))
+            && let Ok(Some(raw)) = manual_audit::parse_request(&req).map(|b| b.registry)
+        {
+            manual_audit::parse_registry(&raw).unwrap();
+            registries += 1;
         }
-        if let Some((_, message)) = inv.input(subscription_audit::BINDING) {
-            if AuditMessage::from_value(message.clone()).is_ok() {
-                messages += 1;
-            }
+        if let Some((_, message)) = inv.input(subscription_audit::BINDING)
+            && AuditMessage::from_value(message.clone()).is_ok()
+        {
+            messages += 1;
         }
     }
     assert!(

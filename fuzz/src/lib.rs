@@ -13,9 +13,12 @@ use linkguard::model::{Estate, ResourceId};
 use linkguard::policy::{Policy, evaluate_estate};
 use serde_json::Value;
 
+/// A check: runs one input, panics when a property does not hold.
+pub type Check = fn(&[u8]);
+
 /// Every check, by target name (the `[[bin]]` names of fuzz/Cargo.toml and the directory names under
 /// fuzz/corpus/ and fuzz/regressions/).
-pub const CHECKS: &[(&str, fn(&[u8]))] = &[
+pub const CHECKS: &[(&str, Check)] = &[
     ("resource_id", resource_id),
     ("policy", policy),
     ("estate", estate),
