@@ -36,15 +36,10 @@ else
 fi
 
 cd fuzz
-# One build for every target (one cargo invocation shares the dependency graph), then the
-# binaries run directly: `cargo fuzz run` would re-check the build once per target.
-if (($#)); then
-  targets="$*"
-  for t in $targets; do cargo fuzz build "${build[@]}" "$t"; done
-else
-  targets="$(cargo fuzz list)"
-  cargo fuzz build "${build[@]}"
-fi
+# One build of every target (they share the linkguard build), then the binaries run directly:
+# `cargo fuzz run` would check the build again before each target.
+targets="${*:-$(cargo fuzz list)}"
+cargo fuzz build "${build[@]}"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 bin_dir="target/$triple/$profile"
 
