@@ -79,6 +79,11 @@ pub struct RunArgs {
     /// The shared fixtures (Event Grid events, the Functions invocation envelope).
     #[arg(long, value_name = "DIR")]
     fixtures: Option<PathBuf>,
+    /// Run only these sections (1 cold start, 2 invocations, 3 audit scale, 4 SDK loop), for
+    /// profiling one of them; the Markdown then goes to a temporary file unless --out is given,
+    /// never to BENCHMARKS.md, which always holds a whole run.
+    #[arg(long, value_name = "N", value_delimiter = ',', value_parser = clap::value_parser!(u8).range(1..=4))]
+    only: Vec<u8>,
 }
 
 #[tokio::main]
@@ -119,19 +124,29 @@ async fn run(args: RunArgs, sizes: stats::Sizes) -> Result<PathBuf, BenchError> 
     );
 
     let mut results = results::Results::new(machine, &sizes);
-    eprintln!("bench: 1/4 cold start and memory");
-    results.cold = Some(cold::run(&env, &sizes).await?);
-    eprintln!("bench: 2/4 invocation latency and throughput");
-    results.invocations = invocations::run(&env, &sizes).await?;
-    eprintln!("bench: 3/4 audit scale");
-    results.audits = audit::run(&env, &sizes).await?;
-    eprintln!("bench: 4/4 versus the SDK's documented loop");
-    results.sdk = sdk::run(&env, &sizes).await?;
+    let wanted = |n: u8| args.only.is_empty() || args.only.contains(&n);
+    if wanted(1) {
+        eprintln!("bench: 1/4 cold start and memory");
+        results.cold = Some(cold::run(&env, &sizes).await?);
+    }
+    if wanted(2) {
+        eprintln!("bench: 2/4 invocation latency and throughput");
+        results.invocations = invocations::run(&env, &sizes).await?;
+    }
+    if wanted(3) {
+        eprintln!("bench: 3/4 audit scale");
+        results.audits = audit::run(&env, &sizes).await?;
+    }
+    if wanted(4) {
+        eprintln!("bench: 4/4 versus the SDK's documented loop");
+        results.sdk = sdk::run(&env, &sizes).await?;
+    }
     results.finish(started.elapsed());
 
+    let whole = sizes.name == "all" && args.only.is_empty();
     let out = match &args.out {
         Some(p) => p.clone(),
-        None if sizes.name == "all" => args.repo.join("BENCHMARKS.md"),
+        None if whole => args.repo.join("BENCHMARKS.md"),
         None => env.scratch.path().join("BENCHMARKS.smoke.md"),
     };
     let markdown = render::markdown(&results);
@@ -141,7 +156,7 @@ async fn run(args: RunArgs, sizes: stats::Sizes) -> Result<PathBuf, BenchError> 
             .map_err(|e| BenchError::msg(format!("serializing the results: {e}")))?;
         std::fs::write(json, text).map_err(|e| BenchError::io(json, e))?;
     }
-    if args.out.is_none() && sizes.name != "all" {
+    if args.out.is_none() && !whole {
         // The scratch directory goes away with `env`; keep the smoke output where it can be read.
         let kept = std::env::temp_dir().join("linkguard-BENCHMARKS.smoke.md");
         std::fs::copy(&out, &kept).map_err(|e| BenchError::io(&kept, e))?;

@@ -290,15 +290,37 @@ impl PolicySource {
                         ),
                         sha256: String::new(),
                     })?;
-                Policy::parse(&file, &text)
-                    .map(Arc::new)
-                    .map_err(|e| PolicyFailure {
-                        message: e.to_string(),
-                        sha256: hex(&Sha256::digest(text.as_bytes())),
-                    })
+                parse_cached(&file, &text)
             }
         }
     }
+}
+
+/// Parses a policy file's text, reusing the last parse of the same text. The file is read on every
+/// invocation so an edit takes effect at once, but compiling its globs and regexes each time would
+/// be most of the CPU an approval costs; the text's SHA-256 decides whether the last parse still
+/// holds. Failures are never cached.
+fn parse_cached(file: &str, text: &str) -> Result<Arc<Policy>, PolicyFailure> {
+    static LAST: std::sync::Mutex<Option<(String, [u8; 32], Arc<Policy>)>> =
+        std::sync::Mutex::new(None);
+    let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    if let Ok(last) = LAST.lock()
+        && let Some((f, d, policy)) = last.as_ref()
+        && f == file
+        && *d == digest
+    {
+        return Ok(Arc::clone(policy));
+    }
+    let policy = Policy::parse(file, text)
+        .map(Arc::new)
+        .map_err(|e| PolicyFailure {
+            message: e.to_string(),
+            sha256: hex(&digest),
+        })?;
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((file.to_string(), digest, Arc::clone(&policy)));
+    }
+    Ok(policy)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -474,5 +496,25 @@ mod tests {
             );
             assert!(!e.contains("sig=S"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_policy_file_is_parsed_again_only_when_its_text_changes() {
+        let file = "cache-test.toml";
+        let one = "version = 1\n[connections]\ndefault = \"leave\"\n";
+        let two = "version = 1\n[connections]\ndefault = \"reject\"\n";
+        let a = parse_cached(file, one).unwrap();
+        let b = parse_cached(file, one).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "the same text reuses the parse");
+        let c = parse_cached(file, two).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "an edit takes effect");
+        let bad = parse_cached(
+            file,
+            "version = 1\n[connections]\ndefault = \"approve-all\"\n",
+        );
+        assert!(bad.unwrap_err().message.contains("approve-all"));
+        // A failure is not cached: the last good parse of the current text still answers.
+        let d = parse_cached(file, two).unwrap();
+        assert!(Arc::ptr_eq(&c, &d));
     }
 }
