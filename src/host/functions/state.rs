@@ -301,8 +301,9 @@ impl PolicySource {
 /// be most of the CPU an approval costs; the text's SHA-256 decides whether the last parse still
 /// holds. Failures are never cached.
 fn parse_cached(file: &str, text: &str) -> Result<Arc<Policy>, PolicyFailure> {
-    static LAST: std::sync::Mutex<Option<(String, [u8; 32], Arc<Policy>)>> =
-        std::sync::Mutex::new(None);
+    /// The file, the SHA-256 of its text, and that text's parse.
+    type Parsed = (String, [u8; 32], Arc<Policy>);
+    static LAST: std::sync::Mutex<Option<Parsed>> = std::sync::Mutex::new(None);
     let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
     if let Ok(last) = LAST.lock()
         && let Some((f, d, policy)) = last.as_ref()
