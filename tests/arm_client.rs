@@ -300,6 +300,36 @@ async fn paging_follows_next_link_across_three_pages() {
 }
 
 #[tokio::test]
+async fn connections_are_listed_across_pages_from_the_real_list_body() {
+    let list = example_body("acr-2025-11-01.PrivateEndpointConnectionList.json", "200");
+    let path = format!("{REGISTRY}/privateEndpointConnections");
+    let link2 = format!("{path}?api-version=2025-11-01&%24skipToken=page-2");
+    let l2 = link2.clone();
+    let fake = start_fake(move |base| {
+        let mut p1 = list.clone();
+        p1["nextLink"] = json!(format!("{base}{l2}"));
+        let mut p2 = list.clone();
+        p2.as_object_mut().unwrap().remove("nextLink");
+        vec![reply(200).json(&p1), reply(200).json(&p2)]
+    })
+    .await;
+    let c = client(&fake);
+    let connections = c.list_connections(&id(REGISTRY)).await.unwrap();
+    assert_eq!(connections.len(), 2, "one connection on each page");
+    assert!(connections.iter().all(|x| x.id == id(CONNECTION)));
+    let seen = fake.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        vec![
+            format!("{path}?api-version=2025-11-01").as_str(),
+            link2.as_str()
+        ]
+    );
+    assert_eq!(fake.left(), 0);
+}
+
+#[tokio::test]
 async fn list_by_subscription_and_subscriptions_use_their_paths_and_versions() {
     let list = example_body("acr-2025-11-01.RegistryListByResourceGroup.json", "200");
     // No public example of GET /subscriptions is stored; this is its documented shape.

@@ -434,6 +434,23 @@ impl ArmClient {
     }
 }
 
+impl ArmClient {
+    /// Every private endpoint connection of a registry (`GET R/privateEndpointConnections`,
+    /// following `nextLink`). Audits do not need it: the registry GET carries its connections, one
+    /// call instead of two; it is here for callers that want the connections alone.
+    pub async fn list_connections(
+        &self,
+        registry: &ResourceId,
+    ) -> ResourceResult<Vec<PrivateEndpointConnection>> {
+        let path = format!("{}/privateEndpointConnections", registry.as_str());
+        self.list_all(
+            self.url(&path, ACR_API_VERSION),
+            "private endpoint connection list",
+        )
+        .await
+    }
+}
+
 #[async_trait]
 impl Resources for ArmClient {
     async fn list_subscriptions(&self) -> ResourceResult<Vec<String>> {
@@ -538,6 +555,7 @@ pub const CLIENT_OPERATIONS: &[(&str, &str)] = &[
     ("get-registry", "GET"),
     ("patch-registry", "PATCH"),
     ("registry-operation-status", "GET"),
+    ("list-connections", "GET"),
     ("get-connection", "GET"),
     ("put-connection", "PUT"),
     ("delete-connection", "DELETE"),

@@ -86,8 +86,8 @@ pub const OPERATIONS: &[Operation] = &[
         "{R}/operationStatuses/{id}",
         "Microsoft.ContainerRegistry/registries/operationStatuses/read"
     ),
-    // Served by the sandbox for SDK clients; linkguard's client reads a registry's connections from
-    // the registry (get-registry) and each one with get-connection.
+    // `ArmClient::list_connections`; audits read a registry's connections from the registry
+    // (get-registry) instead, one call fewer.
     op!(
         "list-connections",
         "GET",
