@@ -1356,3 +1356,41 @@ async fn https_with_the_extra_ca_uses_the_stock_bearer_policy() {
     assert_eq!(fake2.left(), 1);
     no_token(&e);
 }
+
+// ---------------------------------------------------------------------------------------------
+// No credential works
+
+/// What azure_identity answers when its source is not there (no managed identity endpoint, `az`
+/// not signed in): an error of kind `Credential`.
+#[derive(Debug)]
+struct UnavailableCredential;
+
+#[async_trait::async_trait]
+impl azure_core::credentials::TokenCredential for UnavailableCredential {
+    async fn get_token(
+        &self,
+        _scopes: &[&str],
+        _options: Option<azure_core::credentials::TokenRequestOptions<'_>>,
+    ) -> azure_core::Result<azure_core::credentials::AccessToken> {
+        Err(azure_core::Error::with_message(
+            azure_core::error::ErrorKind::Credential,
+            "ManagedIdentityCredential: no identity endpoint is reachable",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn no_token_is_a_clear_error_that_names_the_credential_and_sends_nothing() {
+    let fake = start_fake(|_| vec![reply(200).json(&json!({"value": []}))]).await;
+    let c = ArmClient::new(Arc::new(UnavailableCredential), fast_options(&fake.base)).unwrap();
+    let err = c.list_subscriptions().await.unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("CredentialUnavailable"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("could not get an ARM token")
+            && text.contains("ManagedIdentityCredential: no identity endpoint is reachable"),
+        "{text}"
+    );
+    assert!(fake.seen().is_empty(), "no request without a token");
+    assert_eq!(fake.left(), 1);
+}
