@@ -333,7 +333,7 @@ fn parse_credential(v: Option<String>) -> Result<CredentialKind, SettingError> {
         message: format!(
             "`{}` is not a known credential; use one of {}",
             v.trim(),
-            CredentialKind::ALL.map(CredentialKind::as_str).join(", ")
+            CredentialKind::known()
         ),
     })
 }

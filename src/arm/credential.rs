@@ -62,6 +62,11 @@ impl CredentialKind {
         CredentialKind::Static,
     ];
 
+    /// Every kind's name, for messages: `managed-identity, workload-identity, ...`.
+    pub fn known() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::ManagedIdentity => "managed-identity",
@@ -94,7 +99,8 @@ impl FromStr for CredentialKind {
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
     #[error(
-        "{CREDENTIAL_VAR}=`{0}` is not a known credential; use one of managed-identity, workload-identity, azure-cli, client-secret, client-certificate, static"
+        "{CREDENTIAL_VAR}=`{0}` is not a known credential; use one of {known}",
+        known = CredentialKind::known()
     )]
     UnknownKind(String),
     #[error("the {kind} credential needs {var} to be set: {hint}")]

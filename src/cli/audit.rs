@@ -89,7 +89,7 @@ pub async fn finish(result: RunResult, sink: &dyn crate::report::sink::ReportSin
     // The summary is for a person; a closed or failing stdout must not stop the report being
     // stored (a panicking `print!` would).
     let say = |text: String| {
-        if let Err(e) = super::evaluate::write_stdout(&text) {
+        if let Err(e) = super::write_stdout(&text) {
             eprintln!("warning: cannot write the summary to stdout: {e}");
         }
     };

@@ -1,6 +1,5 @@
 //! `linkguard evaluate`: the offline plan.
 
-use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,7 +44,7 @@ pub fn run(args: EvaluateArgs) -> ExitCode {
         },
         Format::Text => table::plan_text(&plan),
     };
-    if let Err(e) = write_stdout(&format!("{out}\n")) {
+    if let Err(e) = super::write_stdout(&format!("{out}\n")) {
         eprintln!("error: cannot write the plan to stdout: {e}");
         return ExitCode::from(exit::FAILED);
     }
@@ -54,17 +53,4 @@ pub fn run(args: EvaluateArgs) -> ExitCode {
     } else {
         exit::OK
     })
-}
-
-/// Writes `text` to stdout. A reader that went away (`linkguard evaluate ... | head -1`) is a
-/// normal end, not an error: Rust ignores SIGPIPE, so `print!` would panic there instead.
-pub(super) fn write_stdout(text: &str) -> io::Result<()> {
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
 }

@@ -81,3 +81,17 @@ pub fn bad_input(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(exit::BAD_INPUT)
 }
+
+/// Writes `text` to stdout. A reader that went away (`linkguard evaluate ... | head -1`) is a
+/// normal end, not an error: Rust ignores SIGPIPE, so `print!` would panic there instead.
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
