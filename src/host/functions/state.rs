@@ -17,7 +17,7 @@ use crate::engine::{Engine, EngineOptions, Resources};
 use crate::events::TopicAllowList;
 use crate::policy::Policy;
 use crate::report::sink::{
-    BlobAuth, BlobSink, BlobSinkOptions, BlobTarget, ObjectKind, ReportSink, SinkError,
+    BlobAuth, BlobSink, BlobSinkOptions, BlobTarget, ObjectKind, ReportSink, SinkError, destination,
 };
 use crate::report::{Report, RunMode, Trigger};
 
@@ -116,14 +116,14 @@ impl BlobPolicy {
         let shown = crate::config::redact_url(url);
         let fail = |problem: String| format!("{}: `{shown}`: {problem}", crate::config::POLICY);
         let parsed = Url::parse(url.trim()).map_err(|e| fail(format!("not a URL ({e})")))?;
-        let loopback = match parsed.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
-        let path_style =
-            loopback || matches!(parsed.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(fail(
+                "the URL must not carry a user name or password: use a SAS or the host's identity"
+                    .into(),
+            ));
+        }
+        let loopback = destination::is_loopback(&parsed);
+        let path_style = destination::is_path_style(&parsed);
         let segments: Vec<String> = parsed
             .path_segments()
             .map(|s| s.filter(|x| !x.is_empty()).map(str::to_string).collect())
@@ -135,7 +135,7 @@ impl BlobPolicy {
                 "give the URL of the policy blob itself: https://ACCOUNT.blob.core.windows.net/CONTAINER/linkguard.toml (a SAS needs read permission)".into(),
             ));
         };
-        crate::report::sink::destination::check_container_name(container).map_err(fail)?;
+        destination::check_container_name(container).map_err(fail)?;
         let name = segments
             .get(skip + 1..)
             .unwrap_or_default()
@@ -489,13 +489,17 @@ mod tests {
                 "https://acct.blob.core.windows.net/cfg/p.toml",
                 "token credential",
             ),
+            (
+                "https://user:pw-secret@acct.blob.core.windows.net/cfg/p.toml?sv=1&sig=S",
+                "user name or password",
+            ),
         ] {
             let e = BlobPolicy::new(url, None, ttl).unwrap_err();
             assert!(
                 e.starts_with("LINKGUARD_POLICY: ") && e.contains(problem),
                 "{url}: {e}"
             );
-            assert!(!e.contains("sig=S"), "{e}");
+            assert!(!e.contains("sig=S") && !e.contains("pw-secret"), "{e}");
         }
     }
 

@@ -98,7 +98,7 @@ impl fmt::Display for ReportDestination {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -109,7 +109,7 @@ fn is_loopback(url: &Url) -> bool {
 
 /// Path-style URLs (`http://127.0.0.1:10000/<account>/<container>`) name the account in the path;
 /// that is how Azurite and IP endpoints are addressed.
-fn is_path_style(url: &Url) -> bool {
+pub(crate) fn is_path_style(url: &Url) -> bool {
     matches!(
         url.host(),
         Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))
