@@ -11,10 +11,11 @@
 )]
 
 mod engine_support;
+mod sim_process;
+use sim_process::SimProcess;
 #[path = "support_azurite/mod.rs"]
 mod support_azurite;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -125,40 +126,8 @@ async fn an_audit_report_lands_in_blob_storage_byte_identical() {
 
 // ---- The real binary: `linkguard audit` against `linkguard sim`, reports to Azurite. ----
 
-struct Sim {
-    child: std::process::Child,
-    endpoint: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(estate_file: &std::path::Path, faults: &str) -> Sim {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linkguard"))
-        .args(["sim", "--estate", estate_file.to_str().unwrap()])
-        .args(["--port", "0", "--retry-after", "0", "--faults", faults])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("sim ready line {line:?}: {e}"));
-    Sim {
-        child,
-        endpoint: ready["endpoint"].as_str().unwrap().to_string(),
-    }
-}
-
 /// How many connection writes the sandbox has served so far.
-async fn connection_writes(sim: &Sim) -> u64 {
+async fn connection_writes(sim: &SimProcess) -> u64 {
     let stats: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/_sim/requests", sim.endpoint))
         .bearer_auth("t")
@@ -174,7 +143,7 @@ async fn connection_writes(sim: &Sim) -> u64 {
         .unwrap_or(0)
 }
 
-fn audit_command(sim: &Sim, dir: &std::path::Path, reports: &str) -> Command {
+fn audit_command(sim: &SimProcess, dir: &std::path::Path, reports: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_linkguard"));
     cmd.args([
         "audit",
@@ -227,7 +196,10 @@ async fn azurite_killed_mid_audit_exits_3_and_the_next_run_after_restart_is_stor
     std::fs::write(dir.path().join("estate.json"), estate(n).to_string()).unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     // Slow enough that Azurite dies while the audit is still talking to ARM.
-    let sim = start_sim(&dir.path().join("estate.json"), "latency=15ms");
+    let sim = SimProcess::start(
+        &dir.path().join("estate.json"),
+        &["--faults", "latency=15ms"],
+    );
     let mut azurite = Azurite::start();
     let ports = azurite.ports;
     let setting = azurite.connection_string();

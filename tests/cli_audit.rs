@@ -10,10 +10,11 @@
 )]
 
 mod engine_support;
+mod sim_process;
+use sim_process::SimProcess;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use engine_support::support_report;
 use engine_support::*;
@@ -21,49 +22,17 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_linkguard");
 
-struct Sim {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(estate_file: &Path) -> Sim {
-    let mut child = Command::new(BIN)
-        .args(["sim", "--estate", estate_file.to_str().unwrap()])
-        .args(["--port", "0", "--retry-after", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("sim ready line {line:?}: {e}"));
-    Sim {
-        child,
-        endpoint: ready["endpoint"].as_str().unwrap().to_string(),
-    }
-}
-
 /// A sandbox on `estate(n)` and a policy file, in a fresh directory.
-fn setup(n: usize, policy: &str) -> (tempfile::TempDir, Sim) {
+fn setup(n: usize, policy: &str) -> (tempfile::TempDir, SimProcess) {
     let dir = tempfile::tempdir().unwrap();
     let estate_file = dir.path().join("estate.json");
     std::fs::write(&estate_file, estate(n).to_string()).unwrap();
     std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
-    let sim = start_sim(&estate_file);
+    let sim = SimProcess::start(&estate_file, &[]);
     (dir, sim)
 }
 
-fn audit(sim: &Sim, dir: &Path) -> Command {
+fn audit(sim: &SimProcess, dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "audit",

@@ -9,57 +9,17 @@
 )]
 
 mod engine_support;
+mod sim_process;
+use sim_process::SimProcess;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use engine_support::support_report;
 use engine_support::*;
 use serde_json::Value;
 
-struct Sim {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_sim(estate_file: &std::path::Path, faults: &str) -> Sim {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_linkguard"))
-        .args([
-            "sim",
-            "--estate",
-            estate_file.to_str().unwrap(),
-            "--port",
-            "0",
-            "--retry-after",
-            "0",
-            "--faults",
-            faults,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("sim ready line {line:?}: {e}"));
-    Sim {
-        child,
-        endpoint: ready["endpoint"].as_str().unwrap().to_string(),
-    }
-}
-
-async fn stats(sim: &Sim) -> Value {
+async fn stats(sim: &SimProcess) -> Value {
     reqwest::Client::new()
         .get(format!("{}/_sim/requests", sim.endpoint))
         .bearer_auth("t")
@@ -85,7 +45,7 @@ fn read_report(path: &std::path::Path) -> Value {
     report
 }
 
-fn audit(sim: &Sim, dir: &std::path::Path) -> Command {
+fn audit(sim: &SimProcess, dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_linkguard"));
     cmd.args([
         "audit",
@@ -115,7 +75,10 @@ async fn kill_9_mid_audit_then_rerun_converges_without_duplicate_writes() {
     std::fs::write(dir.path().join("estate.json"), estate(n).to_string()).unwrap();
     std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
     // Slow enough that the kill lands mid-run.
-    let sim = start_sim(&dir.path().join("estate.json"), "latency=15ms");
+    let sim = SimProcess::start(
+        &dir.path().join("estate.json"),
+        &["--faults", "latency=15ms"],
+    );
 
     let mut first = audit(&sim, dir.path()).spawn().unwrap();
     let started = Instant::now();
