@@ -291,18 +291,7 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
             Ok(credential)
         }
         CredentialKind::ClientSecret => {
-            let tenant_id = required(
-                env,
-                kind,
-                "AZURE_TENANT_ID",
-                "the Entra tenant of the service principal",
-            )?;
-            let client_id = required(
-                env,
-                kind,
-                "AZURE_CLIENT_ID",
-                "the application (client) id of the service principal",
-            )?;
+            let (tenant_id, client_id) = service_principal(env, kind)?;
             let secret = client_secret(env, kind)?;
             let options = ClientSecretCredentialOptions {
                 client_options: client_options(env),
@@ -320,12 +309,11 @@ pub fn credential_from_config<E: EnvSource + ?Sized>(
     }
 }
 
-/// A service principal certificate, through azure_identity's OpenSSL-backed credential.
-#[cfg(feature = "client-certificate")]
-fn certificate_credential<E: EnvSource + ?Sized>(
+/// The tenant and application (client) id every service principal credential needs.
+fn service_principal<E: EnvSource + ?Sized>(
     env: &E,
     kind: CredentialKind,
-) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+) -> Result<(String, String), CredentialError> {
     let tenant_id = required(
         env,
         kind,
@@ -338,6 +326,16 @@ fn certificate_credential<E: EnvSource + ?Sized>(
         "AZURE_CLIENT_ID",
         "the application (client) id of the service principal",
     )?;
+    Ok((tenant_id, client_id))
+}
+
+/// A service principal certificate, through azure_identity's OpenSSL-backed credential.
+#[cfg(feature = "client-certificate")]
+fn certificate_credential<E: EnvSource + ?Sized>(
+    env: &E,
+    kind: CredentialKind,
+) -> Result<Arc<dyn TokenCredential>, CredentialError> {
+    let (tenant_id, client_id) = service_principal(env, kind)?;
     let (origin, bundle) = client_certificate(env, kind)?;
     let options = ClientCertificateCredentialOptions {
         client_options: client_options(env),
